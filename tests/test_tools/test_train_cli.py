@@ -1,0 +1,116 @@
+"""tools/train.py and tools/test.py command lines, and 2-process CPU training."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.conftest import DET_CONFIG, REPO_ROOT, small_det_config
+
+TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
+TEST = osp.join(REPO_ROOT, 'tools', 'test.py')
+
+
+def _load_tool(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'_tool_{name}', osp.join(
+        REPO_ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _env():
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    return env
+
+
+def _small_config_file(tmp_path, max_iters=2, ckpt_interval=2):
+    cfg = small_det_config(tmp_path / 'work', max_iters=max_iters, ckpt_interval=ckpt_interval)
+    path = tmp_path / 'small.py'
+    cfg.dump(str(path))
+    return str(path)
+
+
+def test_build_config_applies_cli_options(tmp_path):
+    train = _load_tool('train')
+    args = train.parse_args([DET_CONFIG, '--work-dir', str(tmp_path), '--amp',
+                             '--auto-scale-lr', '--cfg-options', 'train_cfg.max_iters=7',
+                             'randomness.seed=3'])
+    cfg = train.build_config(args)
+    assert cfg.work_dir == str(tmp_path)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.auto_scale_lr.enable is True
+    assert cfg.train_cfg.max_iters == 7 and cfg.randomness.seed == 3
+    assert cfg.resume is False
+
+    args = train.parse_args([DET_CONFIG, '--resume'])
+    cfg = train.build_config(args)
+    assert cfg.resume is True and cfg.load_from is None
+    assert cfg.work_dir == osp.join('./work_dirs', 'retinanet_effl0_fpn_1xb4-2k_bccd')
+
+
+def test_resume_path_must_exist(tmp_path):
+    train = _load_tool('train')
+    with pytest.raises(FileNotFoundError, match='no_such.pth'):
+        train.build_config(train.parse_args([DET_CONFIG, '--resume',
+                                             str(tmp_path / 'no_such.pth')]))
+
+
+def test_train_resume_and_test_from_command_line(tmp_path):
+    config = _small_config_file(tmp_path, max_iters=2, ckpt_interval=1)
+    work = tmp_path / 'work'
+    run = subprocess.run([sys.executable, TRAIN, config, '--work-dir', str(work)],
+                         capture_output=True, text=True, env=_env(), cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (work / 'iter_2.pth').is_file()
+
+    # Resume from iteration 1 up to 3 more iterations.
+    run = subprocess.run([sys.executable, TRAIN, config, '--work-dir', str(work), '--resume',
+                          str(work / 'iter_1.pth'), '--cfg-options', 'train_cfg.max_iters=3'],
+                         capture_output=True, text=True, env=_env(), cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = run.stdout + run.stderr
+    assert 'resumed epoch: 0, iter: 1' in log
+    assert 'Iter(train) [2/3]' in log and 'Iter(train) [1/3]' not in log
+    assert (work / 'iter_3.pth').is_file()
+
+    run = subprocess.run([sys.executable, TEST, config, str(work / 'iter_3.pth'),
+                          '--work-dir', str(tmp_path / 'test'),
+                          '--cfg-options', 'test_dataloader.dataset.indices=4',
+                          'test_dataloader.num_workers=0',
+                          'test_dataloader.persistent_workers=False'],
+                         capture_output=True, text=True, env=_env(), cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert 'coco/bbox_mAP' in run.stdout + run.stderr
+
+
+def test_resume_of_unsafe_checkpoint_fails_clearly(tmp_path):
+    config = _small_config_file(tmp_path)
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'meta': {'iter': 1, 'hook': os.system}}, evil)
+    run = subprocess.run([sys.executable, TRAIN, config, '--resume', str(evil)],
+                         capture_output=True, text=True, env=_env(), cwd=REPO_ROOT)
+    assert run.returncode != 0
+    assert 'UnsafeCheckpointError: Refused to load checkpoint' in run.stderr
+    assert '--trust-checkpoint' in run.stderr
+
+
+def test_distributed_training_two_cpu_processes(tmp_path):
+    config = _small_config_file(tmp_path, max_iters=2, ckpt_interval=2)
+    work = tmp_path / 'dist'
+    env = _env()
+    env.update(PYTHON=sys.executable, PORT=str(29500 + os.getpid() % 1000))
+    run = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), config, '2',
+                          '--work-dir', str(work)],
+                         capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-4000:]
+    assert 'rank 0 of 2 uses the gloo backend' in log
+    assert 'rank 1 of 2 uses the gloo backend' in log
+    assert (work / 'iter_2.pth').is_file()
+    assert 'Distributed training: True' in log

@@ -1,0 +1,79 @@
+"""Evaluate a checkpoint on the test set of a config.
+
+Examples::
+
+    python tools/test.py CONFIG work_dirs/run1/best_coco_bbox_mAP_iter_2000.pth
+    python tools/test.py CONFIG CHECKPOINT --out results.pkl --show-dir vis
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import ssl_dense  # noqa: F401  (installs the weights_only checkpoint loader)
+from ssl_dense.utils import (register_all_modules, setup_cpu_distributed,
+                             trust_checkpoint_file)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (evaluate) a model with ssl_dense')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='directory for the evaluation logs and metrics')
+    parser.add_argument('--out', help='dump raw predictions to this pickle file')
+    parser.add_argument('--show-dir', help='save images with drawn predictions to this '
+                        'directory, inside the work dir')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='allow the checkpoint to be unpickled with weights_only=False. '
+                        'Only for files you trust: unpickling can run arbitrary code')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. test_dataloader.batch_size=1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
+    cfg.load_from = args.checkpoint
+    if args.trust_checkpoint:
+        trust_checkpoint_file(args.checkpoint)
+
+    if args.show_dir:
+        vis_hook = cfg.default_hooks.get('visualization')
+        if vis_hook is None:
+            raise KeyError(f'--show-dir needs default_hooks.visualization in {args.config}')
+        vis_hook.draw = True
+        vis_hook.test_out_dir = args.show_dir
+    if args.out:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file, got {args.out}')
+        cfg.test_evaluator = [cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) \
+            else list(cfg.test_evaluator)
+        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+
+    setup_cpu_distributed(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
