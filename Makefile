@@ -6,7 +6,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ssl_dense-installed
-QUICKSTART_CONFIG ?= configs/retinanet/retinanet_effl0_fpn_1xb4-2k_bccd.py
+QUICKSTART_CONFIG ?= configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd.py
 QUICKSTART_DIR ?= work_dirs/quickstart
 PYTEST_ARGS ?= -m "not slow"
 

@@ -21,7 +21,7 @@ def _run_from_repo_root(monkeypatch):
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-DET_CONFIG = 'configs/retinanet/retinanet_effl0_fpn_1xb4-2k_bccd.py'
+DET_CONFIG = 'configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd.py'
 
 
 def small_det_config(work_dir, max_iters: int = 4, ckpt_interval: int = 2):

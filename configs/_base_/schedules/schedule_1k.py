@@ -1,5 +1,5 @@
-# Iteration-based schedule: SGD, linear warm-up, cosine decay.
-max_iters = 2000
+# 1k-iteration schedule: SGD, linear warm-up, cosine decay. Validates every 500.
+max_iters = 1000
 val_interval = 500
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
 val_cfg = dict(type='ValLoop')
