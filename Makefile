@@ -10,7 +10,7 @@ QUICKSTART_CONFIG ?= configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd.py
 QUICKSTART_DIR ?= work_dirs/quickstart
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: venv test test-all quickstart clean-venv
+.PHONY: venv test test-all lint quickstart clean-venv
 
 $(STAMP): tools/install_env.sh setup.cfg
 	bash tools/install_env.sh $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q tests
+
+lint: $(STAMP)
+	$(PY) -m pip show flake8 >/dev/null 2>&1 || $(PY) -m pip install -q flake8
+	$(PY) -m flake8 ssl_dense tools tests demo configs
 
 quickstart: $(STAMP)
 	$(PY) tools/train.py $(QUICKSTART_CONFIG) --work-dir $(QUICKSTART_DIR)

@@ -18,7 +18,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ssl_dense  # noqa: F401  (installs the weights_only checkpoint loader)
-from ssl_dense.utils import (register_all_modules, setup_cpu_distributed,
+from ssl_dense.utils import (load_tool_config, register_all_modules, setup_cpu_distributed,
                              trust_checkpoint_file)
 
 
@@ -53,15 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Merge the command-line options into the config."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
 
     if args.amp:
         if not torch.cuda.is_available():

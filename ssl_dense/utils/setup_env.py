@@ -1,10 +1,13 @@
 """Scope set-up: register ssl_dense modules and make it the default scope."""
+import argparse
 import datetime
+import os.path as osp
 import warnings
 
 from mmengine import DefaultScope
+from mmengine.config import Config
 
-__all__ = ['register_all_modules']
+__all__ = ['register_all_modules', 'load_tool_config']
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
@@ -34,3 +37,28 @@ def register_all_modules(init_default_scope: bool = True) -> None:
                       '"ssl_dense"; register_all_modules makes "ssl_dense" current.')
         DefaultScope.get_instance(f'ssl_dense-{datetime.datetime.now()}',
                                   scope_name='ssl_dense')
+
+
+def load_tool_config(args: argparse.Namespace) -> Config:
+    """Load ``args.config`` and apply the options every tool shares.
+
+    Applies ``--cfg-options``, ``--launcher`` and ``--work-dir``; without a
+    work dir in the arguments or the config, it is
+    ``work_dirs/<config file name>``, as in mmdet.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments with ``config``,
+            ``cfg_options``, ``launcher`` and ``work_dir``.
+
+    Returns:
+        Config: The merged config.
+    """
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg

@@ -56,35 +56,16 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline,
         backend_args=backend_args))
-test_dataloader = dict(
-    batch_size=4,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        _scope_='mmdet',
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/test.json',
-        data_prefix=dict(img='images/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
-
 val_evaluator = dict(
     type='mmdet.CocoMetric',
     ann_file=data_root + 'annotations/val.json',
     metric='bbox',
     format_only=False,
     backend_args=backend_args)
-test_evaluator = dict(
-    type='mmdet.CocoMetric',
-    ann_file=data_root + 'annotations/test.json',
-    metric='bbox',
-    format_only=False,
-    backend_args=backend_args)
+# Test: the same loader and metric on the test split.
+test_dataloader = dict(
+    val_dataloader, dataset=dict(val_dataloader['dataset'], ann_file='annotations/test.json'))
+test_evaluator = dict(val_evaluator, ann_file=data_root + 'annotations/test.json')
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='mmdet.DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
