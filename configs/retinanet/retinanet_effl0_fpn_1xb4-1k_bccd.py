@@ -9,4 +9,6 @@ _base_ = [
 train_cfg = dict(val_interval=1000)  # validate once, at the end
 default_hooks = dict(
     logger=dict(interval=100),
-    checkpoint=dict(interval=1000, save_best='coco/bbox_mAP', rule='greater'))
+    checkpoint=dict(interval=1000, save_best='coco/bbox_mAP', rule='greater'),
+    # Draws nothing during training; tools/test.py --show-dir turns drawing on.
+    visualization=dict(type='mmdet.DetVisualizationHook'))

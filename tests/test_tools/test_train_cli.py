@@ -88,7 +88,8 @@ def test_train_resume_and_test_from_command_line(tmp_path):
     assert (work / 'iter_3.pth').is_file()
 
     run = subprocess.run([sys.executable, TEST, config, str(work / 'iter_3.pth'),
-                          '--work-dir', str(tmp_path / 'test'),
+                          '--work-dir', str(tmp_path / 'test'), '--show-dir', 'vis',
+                          '--out', str(tmp_path / 'preds.pkl'),
                           # 3 iterations: scores are still low, keep every box.
                           '--cfg-options', 'model.test_cfg.score_thr=0.0',
                           'test_dataloader.dataset.indices=4',
@@ -97,6 +98,9 @@ def test_train_resume_and_test_from_command_line(tmp_path):
                          capture_output=True, text=True, env=_env(), cwd=REPO_ROOT)
     assert run.returncode == 0, run.stderr[-3000:]
     assert f'Test metrics of {work / "iter_3.pth"}: coco/bbox_mAP: ' in run.stdout
+    drawn = list((tmp_path / 'test').glob('*/vis/*.jpg'))
+    assert len(drawn) == 4, drawn
+    assert (tmp_path / 'preds.pkl').stat().st_size > 0
 
 
 def test_resume_of_unsafe_checkpoint_fails_clearly(tmp_path):
