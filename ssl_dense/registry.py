@@ -45,55 +45,35 @@ __all__ = [
 
 _SCOPE = 'ssl_dense'
 
+# Registries whose modules ssl_dense defines list the package that defines
+# them in `locations`; the others are there so that user modules can register
+# into the ssl_dense scope (lookups fall back to mmengine's parent registry).
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope=_SCOPE)
-LOOPS = Registry(
-    'loop', parent=MMENGINE_LOOPS, scope=_SCOPE, locations=['ssl_dense.engine'])
-HOOKS = Registry(
-    'hook', parent=MMENGINE_HOOKS, scope=_SCOPE, locations=['ssl_dense.engine'])
-LOG_PROCESSORS = Registry(
-    'log_processor', parent=MMENGINE_LOG_PROCESSORS, scope=_SCOPE,
-    locations=['ssl_dense.engine'])
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=_SCOPE)
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=_SCOPE)
+LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope=_SCOPE)
 
-DATASETS = Registry(
-    'dataset', parent=MMENGINE_DATASETS, scope=_SCOPE,
-    locations=['ssl_dense.datasets'])
-DATA_SAMPLERS = Registry(
-    'data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=_SCOPE,
-    locations=['ssl_dense.datasets'])
-TRANSFORMS = Registry(
-    'transform', parent=MMENGINE_TRANSFORMS, scope=_SCOPE,
-    locations=['ssl_dense.datasets'])
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=_SCOPE)
+DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=_SCOPE)
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=_SCOPE)
 
 MODELS = Registry(
-    'model', parent=MMENGINE_MODELS, scope=_SCOPE,
-    locations=['ssl_dense.models'])
-MODEL_WRAPPERS = Registry(
-    'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=_SCOPE,
-    locations=['ssl_dense.models'])
+    'model', parent=MMENGINE_MODELS, scope=_SCOPE, locations=['ssl_dense.models'])
+MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=_SCOPE)
 WEIGHT_INITIALIZERS = Registry(
-    'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope=_SCOPE,
-    locations=['ssl_dense.models'])
-TASK_UTILS = Registry(
-    'task util', parent=MMENGINE_TASK_UTILS, scope=_SCOPE,
-    locations=['ssl_dense.models'])
+    'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope=_SCOPE)
+TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, scope=_SCOPE)
 
-OPTIMIZERS = Registry(
-    'optimizer', parent=MMENGINE_OPTIMIZERS, scope=_SCOPE,
-    locations=['ssl_dense.engine'])
-OPTIM_WRAPPERS = Registry(
-    'optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope=_SCOPE,
-    locations=['ssl_dense.engine'])
+OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope=_SCOPE)
+OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope=_SCOPE)
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-    scope=_SCOPE, locations=['ssl_dense.engine'])
+    scope=_SCOPE)
 PARAM_SCHEDULERS = Registry(
-    'parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, scope=_SCOPE,
-    locations=['ssl_dense.engine'])
+    'parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, scope=_SCOPE)
 
 METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=_SCOPE)
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope=_SCOPE)
 
-VISUALIZERS = Registry(
-    'visualizer', parent=MMENGINE_VISUALIZERS, scope=_SCOPE)
-VISBACKENDS = Registry(
-    'vis_backend', parent=MMENGINE_VISBACKENDS, scope=_SCOPE)
+VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope=_SCOPE)
+VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, scope=_SCOPE)
