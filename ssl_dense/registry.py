@@ -40,7 +40,7 @@ __all__ = [
     'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS',
     'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
     'PARAM_SCHEDULERS', 'METRICS', 'EVALUATOR', 'TASK_UTILS', 'VISUALIZERS',
-    'VISBACKENDS'
+    'VISBACKENDS', 'THRESHOLDS'
 ]
 
 _SCOPE = 'ssl_dense'
@@ -50,7 +50,8 @@ _SCOPE = 'ssl_dense'
 # into the ssl_dense scope (lookups fall back to mmengine's parent registry).
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope=_SCOPE)
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=_SCOPE)
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=_SCOPE)
+HOOKS = Registry(
+    'hook', parent=MMENGINE_HOOKS, scope=_SCOPE, locations=['ssl_dense.engine'])
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope=_SCOPE)
 
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=_SCOPE)
@@ -63,6 +64,8 @@ MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope
 WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope=_SCOPE)
 TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, scope=_SCOPE)
+#: Pseudo-label threshold policies (fixed, adaptive, dual, GMM) for every task.
+THRESHOLDS = Registry('threshold', scope=_SCOPE, locations=['ssl_dense.models'])
 
 OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope=_SCOPE)
 OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope=_SCOPE)

@@ -1,0 +1,3 @@
+from .teacher_ema_hook import TeacherEMAHook, momentum_at
+
+__all__ = ['TeacherEMAHook', 'momentum_at']

@@ -1,0 +1,361 @@
+"""Pseudo-label threshold policies.
+
+A policy turns teacher confidences into per-prediction weights::
+
+    weights = policy(scores, labels)   # 0 drop, 1 keep as a hard label,
+                                       # in (0, 1) keep with a soft weight
+
+and learns from what the teacher predicts (:meth:`BaseThreshold.update`) or,
+for the dual threshold, from teacher predictions on labeled images that match
+ground truth (:meth:`BaseThreshold.update_labeled`). Policies are modules:
+their statistics are buffers, so they are saved in checkpoints with the model
+and restored on ``--resume``. Under DDP, the statistics of every update are
+gathered from all ranks, so all ranks keep the same thresholds.
+
+The same policies serve detection (one score per box), segmentation (one per
+pixel) and pose (one per keypoint): ``scores`` and ``labels`` are 1-D tensors
+of equal length.
+"""
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmengine.dist import all_gather, get_world_size
+from torch import Tensor
+
+from ssl_dense.registry import THRESHOLDS
+
+__all__ = ['BaseThreshold', 'FixedThreshold', 'AdaptiveThreshold', 'DualThreshold',
+           'GMMThreshold', 'kmeans_1d', 'gmm_1d_threshold']
+
+
+def _gather(*tensors: Tensor):
+    """Concatenate 1-D tensors from all ranks (identity without DDP)."""
+    if get_world_size() == 1:
+        return tensors
+    return tuple(torch.cat(all_gather(t)) for t in tensors)
+
+
+class BaseThreshold(nn.Module):
+    """Base class of pseudo-label threshold policies.
+
+    Args:
+        num_classes (int): Number of classes.
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f'num_classes must be >= 1, got {num_classes!r}')
+        self.num_classes = num_classes
+
+    def thresholds(self) -> Tensor:
+        """Current per-class thresholds, shape (num_classes,), for logging."""
+        raise NotImplementedError
+
+    def forward(self, scores: Tensor, labels: Tensor) -> Tensor:
+        """Weights for predictions: 1 where ``score >= threshold[label]``, else 0.
+
+        Args:
+            scores (Tensor): Confidences in [0, 1], shape (N,).
+            labels (Tensor): Class indices, shape (N,).
+
+        Returns:
+            Tensor: Float weights of shape (N,).
+        """
+        self._check(scores, labels)
+        return (scores >= self.thresholds().to(scores)[labels]).to(scores.dtype)
+
+    @torch.no_grad()
+    def update(self, scores: Tensor, labels: Tensor) -> None:
+        """Learn from teacher predictions on unlabeled data (default: nothing)."""
+
+    @torch.no_grad()
+    def update_labeled(self, scores: Tensor, labels: Tensor) -> None:
+        """Learn from teacher predictions on labeled data that match ground
+        truth (default: nothing)."""
+
+    def _check(self, scores: Tensor, labels: Tensor) -> None:
+        if scores.shape != labels.shape or scores.dim() != 1:
+            raise ValueError(f'scores and labels must be 1-D of equal length, got '
+                             f'{tuple(scores.shape)} and {tuple(labels.shape)}')
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f'labels must be in [0, {self.num_classes - 1}], got '
+                             f'{labels.min().item()}..{labels.max().item()}')
+
+    def extra_repr(self) -> str:
+        return f'num_classes={self.num_classes}'
+
+
+@THRESHOLDS.register_module()
+class FixedThreshold(BaseThreshold):
+    """One fixed threshold, or one per class.
+
+    Args:
+        num_classes (int): Number of classes.
+        thr (float or list[float]): Threshold(s). mmdet's semi configs use 0.9
+            (SoftTeacher) or 0.5-0.7; UniMatch uses 0.95 for pixels.
+    """
+
+    def __init__(self, num_classes: int, thr=0.9) -> None:
+        super().__init__(num_classes)
+        thr = torch.as_tensor(thr, dtype=torch.float32).flatten()
+        if thr.numel() == 1:
+            thr = thr.expand(num_classes).clone()
+        if thr.numel() != num_classes or (thr < 0).any() or (thr > 1).any():
+            raise ValueError(f'thr must be one value or {num_classes} values in [0, 1], '
+                             f'got {thr.tolist()}')
+        self.register_buffer('thr', thr)
+
+    def thresholds(self) -> Tensor:
+        return self.thr
+
+
+@THRESHOLDS.register_module()
+class AdaptiveThreshold(BaseThreshold):
+    """Per-class threshold that follows the teacher's confidence in each class.
+
+    For every class, an exponential moving average of the mean score of the
+    teacher's predictions of that class (those above ``floor``) is kept::
+
+        ema_c <- momentum * ema_c + (1 - momentum) * mean(scores of class c)
+        thr_c = clamp(scale * ema_c, min_thr, max_thr)
+
+    Classes the teacher is sure about get a high threshold; rare or hard
+    classes, whose scores stay low, get a lower one (as FreeMatch and
+    Dense/Soft-Teacher variants argue). Before a class is seen, its threshold
+    is ``init_thr``.
+
+    Args:
+        num_classes (int): Number of classes.
+        init_thr (float): Threshold before any update. Defaults to 0.7.
+        momentum (float): EMA keep rate. Defaults to 0.99.
+        scale (float): Multiplier on the mean score. Defaults to 1.0.
+        floor (float): Scores below this are ignored in the statistics (most
+            raw detector outputs are background noise). Defaults to 0.1.
+        min_thr (float): Lower bound. Defaults to 0.3.
+        max_thr (float): Upper bound. Defaults to 0.95.
+    """
+
+    def __init__(self, num_classes: int, init_thr: float = 0.7, momentum: float = 0.99,
+                 scale: float = 1.0, floor: float = 0.1, min_thr: float = 0.3,
+                 max_thr: float = 0.95) -> None:
+        super().__init__(num_classes)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f'momentum must be in [0, 1), got {momentum!r}')
+        if not 0.0 <= min_thr <= init_thr <= max_thr <= 1.0:
+            raise ValueError('need 0 <= min_thr <= init_thr <= max_thr <= 1, got '
+                             f'{min_thr}, {init_thr}, {max_thr}')
+        self.momentum, self.scale, self.floor = momentum, scale, floor
+        self.min_thr, self.max_thr = min_thr, max_thr
+        self.register_buffer('ema', torch.full((num_classes, ), init_thr / scale))
+        self.register_buffer('seen', torch.zeros(num_classes, dtype=torch.bool))
+
+    def thresholds(self) -> Tensor:
+        return (self.scale * self.ema).clamp(self.min_thr, self.max_thr)
+
+    @torch.no_grad()
+    def update(self, scores: Tensor, labels: Tensor) -> None:
+        self._check(scores, labels)
+        keep = scores >= self.floor
+        scores, labels = _gather(scores[keep].float(), labels[keep])
+        if not labels.numel():
+            return
+        sums = torch.zeros(self.num_classes, device=scores.device).index_add_(0, labels, scores)
+        counts = torch.bincount(labels, minlength=self.num_classes).to(scores)
+        present = counts > 0
+        means = sums[present] / counts[present]
+        ema = self.ema.to(scores.device)
+        # The first observation of a class replaces the initial value.
+        first = ~self.seen.to(scores.device)[present]
+        updated = torch.where(first, means,
+                              self.momentum * ema[present] + (1 - self.momentum) * means)
+        self.ema[present.to(self.ema.device)] = updated.to(self.ema)
+        self.seen |= present.to(self.seen.device)
+
+
+class _ScoreBank(BaseThreshold):
+    """Keeps the last ``capacity`` scores of each class in a ring buffer."""
+
+    def __init__(self, num_classes: int, capacity: int) -> None:
+        super().__init__(num_classes)
+        if capacity < 2:
+            raise ValueError(f'capacity must be >= 2, got {capacity!r}')
+        self.capacity = capacity
+        self.register_buffer('bank', torch.zeros(num_classes, capacity))
+        self.register_buffer('filled', torch.zeros(num_classes, dtype=torch.long))
+        self.register_buffer('cursor', torch.zeros(num_classes, dtype=torch.long))
+
+    def _push(self, scores: Tensor, labels: Tensor) -> Tensor:
+        """Add scores; return a bool mask of the classes that received any."""
+        scores, labels = _gather(scores.float(), labels)
+        touched = torch.zeros(self.num_classes, dtype=torch.bool)
+        for c in labels.unique().tolist():
+            new = scores[labels == c][-self.capacity:].to(self.bank)
+            n = new.numel()
+            idx = (self.cursor[c] + torch.arange(n, device=self.bank.device)) % self.capacity
+            self.bank[c, idx] = new
+            self.cursor[c] = (self.cursor[c] + n) % self.capacity
+            self.filled[c] = min(self.filled[c].item() + n, self.capacity)
+            touched[c] = True
+        return touched
+
+    def _scores_of(self, c: int) -> Tensor:
+        return self.bank[c, :self.filled[c]]
+
+    def extra_repr(self) -> str:
+        return f'num_classes={self.num_classes}, capacity={self.capacity}'
+
+
+def kmeans_1d(values: Tensor, iters: int = 50):
+    """Two-cluster k-means on 1-D values; returns (high centre, low centre).
+
+    Starts from the minimum and maximum, so the result is deterministic.
+    """
+    values = values.float().flatten()
+    low, high = values.min(), values.max()
+    for _ in range(iters):
+        assign_high = (values - high).abs() < (values - low).abs()
+        if assign_high.all() or (~assign_high).all():
+            break
+        new_high, new_low = values[assign_high].mean(), values[~assign_high].mean()
+        if torch.isclose(new_high, high) and torch.isclose(new_low, low):
+            break
+        high, low = new_high, new_low
+    return high.item(), low.item()
+
+
+@THRESHOLDS.register_module()
+class DualThreshold(_ScoreBank):
+    """Per-class high/low thresholds from labeled images (HSSDA).
+
+    The teacher's scores on *labeled* images, for predictions that match a
+    ground-truth object (the task adapter decides what matches, e.g. IoU >=
+    0.5), are banked per class. Every ``update_interval`` updates the two
+    centres of a 2-cluster k-means over a class's bank become its high and low
+    thresholds. A prediction scoring at least ``high`` is a hard pseudo label
+    (weight 1); between ``low`` and ``high`` it is kept with weight equal to
+    its score (a soft label); below ``low`` it is dropped.
+
+    Args:
+        num_classes (int): Number of classes.
+        init_high (float): High threshold before statistics exist.
+            Defaults to 0.7.
+        init_low (float): Low threshold before statistics exist.
+            Defaults to 0.3.
+        capacity (int): Scores kept per class. Defaults to 500.
+        min_samples (int): Scores a class needs before its thresholds move.
+            Defaults to 20.
+        update_interval (int): Recompute every this many labeled updates.
+            Defaults to 10.
+    """
+
+    def __init__(self, num_classes: int, init_high: float = 0.7, init_low: float = 0.3,
+                 capacity: int = 500, min_samples: int = 20, update_interval: int = 10) -> None:
+        super().__init__(num_classes, capacity)
+        if not 0.0 <= init_low <= init_high <= 1.0:
+            raise ValueError(f'need 0 <= init_low <= init_high <= 1, got {init_low}, '
+                             f'{init_high}')
+        self.min_samples, self.update_interval = min_samples, update_interval
+        self.register_buffer('high', torch.full((num_classes, ), float(init_high)))
+        self.register_buffer('low', torch.full((num_classes, ), float(init_low)))
+        self.register_buffer('num_updates', torch.zeros((), dtype=torch.long))
+
+    def thresholds(self) -> Tensor:
+        return self.high
+
+    def forward(self, scores: Tensor, labels: Tensor) -> Tensor:
+        self._check(scores, labels)
+        high = self.high.to(scores)[labels]
+        low = self.low.to(scores)[labels]
+        weights = torch.where(scores >= high, torch.ones_like(scores), scores)
+        return torch.where(scores >= low, weights, torch.zeros_like(scores))
+
+    @torch.no_grad()
+    def update_labeled(self, scores: Tensor, labels: Tensor) -> None:
+        self._check(scores, labels)
+        self._push(scores, labels)
+        self.num_updates += 1
+        if self.num_updates.item() % self.update_interval:
+            return
+        for c in range(self.num_classes):
+            if self.filled[c] >= self.min_samples:
+                high, low = kmeans_1d(self._scores_of(c))
+                self.high[c], self.low[c] = high, low
+
+
+def gmm_1d_threshold(values: Tensor, iters: int = 100) -> Optional[float]:
+    """Fit a 2-component 1-D Gaussian mixture; return where the high one wins.
+
+    Returns the smallest observed value whose posterior under the component
+    with the larger mean is at least 0.5, or None if the fit degenerates.
+    """
+    x = values.double().flatten()
+    if x.numel() < 2 or (x.max() - x.min()) < 1e-6:
+        return None
+    mu = torch.stack([x.min(), x.max()])
+    var = torch.full((2, ), x.var().item() + 1e-6, dtype=x.dtype)
+    pi = torch.full((2, ), 0.5, dtype=x.dtype)
+    for _ in range(iters):
+        log_p = (-0.5 * (x[:, None] - mu) ** 2 / var - 0.5 * torch.log(2 * math.pi * var)
+                 + torch.log(pi))
+        resp = torch.softmax(log_p, dim=1)
+        nk = resp.sum(0) + 1e-12
+        new_mu = (resp * x[:, None]).sum(0) / nk
+        var = (resp * (x[:, None] - new_mu) ** 2).sum(0) / nk + 1e-6
+        pi = nk / nk.sum()
+        converged = torch.allclose(new_mu, mu, atol=1e-7)
+        mu = new_mu
+        if converged:
+            break
+    hi = int(mu.argmax())
+    log_p = (-0.5 * (x[:, None] - mu) ** 2 / var - 0.5 * torch.log(2 * math.pi * var)
+             + torch.log(pi))
+    wins = torch.softmax(log_p, dim=1)[:, hi] >= 0.5
+    wins &= x >= mu.min()  # the low component's far tail is not "high"
+    return x[wins].min().item() if wins.any() else None
+
+
+@THRESHOLDS.register_module()
+class GMMThreshold(_ScoreBank):
+    """Per-class threshold from a 2-component Gaussian mixture (Consistent-Teacher).
+
+    The last ``capacity`` teacher scores of each class (above ``floor``) are
+    modelled as a mixture of a low (noise) and a high (object) Gaussian; the
+    threshold is the lowest banked score where the high component is the more
+    probable one, clamped to [``min_thr``, ``max_thr``].
+
+    Args:
+        num_classes (int): Number of classes.
+        init_thr (float): Threshold before enough scores. Defaults to 0.7.
+        capacity (int): Scores kept per class (100 in Consistent-Teacher).
+            Defaults to 100.
+        floor (float): Scores below this are not banked. Defaults to 0.05.
+        min_samples (int): Scores a class needs before its threshold moves.
+            Defaults to 20.
+        min_thr (float): Lower bound. Defaults to 0.1.
+        max_thr (float): Upper bound. Defaults to 0.95.
+    """
+
+    def __init__(self, num_classes: int, init_thr: float = 0.7, capacity: int = 100,
+                 floor: float = 0.05, min_samples: int = 20, min_thr: float = 0.1,
+                 max_thr: float = 0.95) -> None:
+        super().__init__(num_classes, capacity)
+        self.floor, self.min_samples = floor, min_samples
+        self.min_thr, self.max_thr = min_thr, max_thr
+        self.register_buffer('thr', torch.full((num_classes, ), float(init_thr)))
+
+    def thresholds(self) -> Tensor:
+        return self.thr
+
+    @torch.no_grad()
+    def update(self, scores: Tensor, labels: Tensor) -> None:
+        self._check(scores, labels)
+        keep = scores >= self.floor
+        touched = self._push(scores[keep], labels[keep])
+        for c in touched.nonzero().flatten().tolist():
+            if self.filled[c] >= self.min_samples:
+                thr = gmm_1d_threshold(self._scores_of(c))
+                if thr is not None:
+                    self.thr[c] = min(max(thr, self.min_thr), self.max_thr)

@@ -1,0 +1,99 @@
+"""Pseudo-label threshold policies: golden values, learning, state round-trip."""
+import pytest
+import torch
+
+from ssl_dense.models.semi import (AdaptiveThreshold, DualThreshold, FixedThreshold,
+                                   GMMThreshold, gmm_1d_threshold, kmeans_1d)
+from ssl_dense.registry import THRESHOLDS
+
+
+def test_registered_by_name():
+    for name in ('FixedThreshold', 'AdaptiveThreshold', 'DualThreshold', 'GMMThreshold'):
+        policy = THRESHOLDS.build(dict(type=name, num_classes=3))
+        assert policy.thresholds().shape == (3, )
+
+
+def test_fixed_per_class():
+    policy = FixedThreshold(3, thr=[0.5, 0.9, 0.7])
+    weights = policy(torch.tensor([0.6, 0.6, 0.95, 0.7]), torch.tensor([0, 1, 1, 2]))
+    assert weights.tolist() == [1.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match='thr must be'):
+        FixedThreshold(3, thr=[0.5, 0.9])
+    with pytest.raises(ValueError, match=r'labels must be in \[0, 2\]'):
+        policy(torch.tensor([0.5]), torch.tensor([3]))
+
+
+def test_empty_input_gives_empty_weights():
+    for policy in (FixedThreshold(2), AdaptiveThreshold(2), DualThreshold(2), GMMThreshold(2)):
+        empty = torch.zeros(0)
+        labels = torch.zeros(0, dtype=torch.long)
+        policy.update(empty, labels)
+        policy.update_labeled(empty, labels)
+        assert policy(empty, labels).shape == (0, )
+
+
+def test_adaptive_follows_class_confidence():
+    policy = AdaptiveThreshold(2, init_thr=0.7, momentum=0.5, floor=0.1, min_thr=0.3,
+                               max_thr=0.95)
+    # Class 0 mean 0.9; class 1 mean 0.4; the 0.05 score is below the floor.
+    policy.update(torch.tensor([0.8, 1.0, 0.4, 0.05]), torch.tensor([0, 0, 1, 1]))
+    assert policy.thresholds().tolist() == pytest.approx([0.9, 0.4])
+    policy.update(torch.tensor([0.5]), torch.tensor([0]))  # 0.5 * 0.9 + 0.5 * 0.5
+    assert policy.thresholds().tolist() == pytest.approx([0.7, 0.4])
+    policy.update(torch.tensor([0.11]), torch.tensor([1]))  # clamped at min_thr
+    assert policy.thresholds()[1].item() == pytest.approx(0.3)
+
+
+def test_kmeans_golden_values():
+    high, low = kmeans_1d(torch.tensor([0.1, 0.2, 0.3, 0.8, 0.9, 1.0]))
+    assert (high, low) == (pytest.approx(0.9), pytest.approx(0.2))
+
+
+def test_dual_threshold_learns_from_labeled_scores():
+    policy = DualThreshold(1, init_high=0.7, init_low=0.3, min_samples=6, update_interval=1)
+    policy.update_labeled(torch.tensor([0.1, 0.2, 0.3, 0.8, 0.9, 1.0]), torch.zeros(6).long())
+    assert policy.high.item() == pytest.approx(0.9)
+    assert policy.low.item() == pytest.approx(0.2)
+    weights = policy(torch.tensor([0.95, 0.5, 0.1]), torch.zeros(3).long())
+    assert weights.tolist() == pytest.approx([1.0, 0.5, 0.0])
+
+
+def test_dual_threshold_waits_for_enough_samples():
+    policy = DualThreshold(2, min_samples=10, update_interval=1)
+    policy.update_labeled(torch.tensor([0.9, 0.1]), torch.tensor([0, 0]))
+    assert policy.high.tolist() == pytest.approx([0.7, 0.7])
+    assert policy.low.tolist() == pytest.approx([0.3, 0.3])
+
+
+def test_gmm_threshold_separates_two_modes():
+    torch.manual_seed(0)
+    noise = torch.rand(300) * 0.3          # 0.0 - 0.3
+    objects = 0.75 + torch.rand(100) * 0.2  # 0.75 - 0.95
+    thr = gmm_1d_threshold(torch.cat([noise, objects]))
+    assert 0.3 < thr <= 0.76
+    policy = GMMThreshold(1, capacity=400, floor=0.0, min_samples=20)
+    policy.update(torch.cat([noise, objects]), torch.zeros(400).long())
+    assert policy.thresholds().item() == pytest.approx(thr)
+    assert policy(torch.tensor([0.2, 0.9]), torch.zeros(2).long()).tolist() == [0.0, 1.0]
+
+
+def test_gmm_keeps_last_scores_only():
+    policy = GMMThreshold(1, capacity=4, floor=0.0, min_samples=100)
+    policy.update(torch.tensor([0.1, 0.2, 0.3]), torch.zeros(3).long())
+    policy.update(torch.tensor([0.4, 0.5]), torch.zeros(2).long())
+    assert sorted(policy._scores_of(0).tolist()) == pytest.approx([0.2, 0.3, 0.4, 0.5])
+
+
+@pytest.mark.parametrize('cls', [AdaptiveThreshold, DualThreshold, GMMThreshold])
+def test_state_dict_round_trip(cls):
+    torch.manual_seed(1)
+    policy = cls(3)
+    for _ in range(12):
+        scores, labels = torch.rand(50), torch.randint(0, 3, (50, ))
+        policy.update(scores, labels)
+        policy.update_labeled(scores, labels)
+    restored = cls(3)
+    restored.load_state_dict(policy.state_dict())
+    assert torch.equal(restored.thresholds(), policy.thresholds())
+    probe_scores, probe_labels = torch.rand(20), torch.randint(0, 3, (20, ))
+    assert torch.equal(restored(probe_scores, probe_labels), policy(probe_scores, probe_labels))
