@@ -56,14 +56,16 @@ LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope
 
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=_SCOPE)
 DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=_SCOPE)
-TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=_SCOPE)
+TRANSFORMS = Registry(
+    'transform', parent=MMENGINE_TRANSFORMS, scope=_SCOPE, locations=['ssl_dense.datasets'])
 
 MODELS = Registry(
     'model', parent=MMENGINE_MODELS, scope=_SCOPE, locations=['ssl_dense.models'])
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope=_SCOPE)
 WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope=_SCOPE)
-TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, scope=_SCOPE)
+TASK_UTILS = Registry(
+    'task util', parent=MMENGINE_TASK_UTILS, scope=_SCOPE, locations=['ssl_dense.models'])
 #: Pseudo-label threshold policies (fixed, adaptive, dual, GMM) for every task.
 THRESHOLDS = Registry('threshold', scope=_SCOPE, locations=['ssl_dense.models'])
 

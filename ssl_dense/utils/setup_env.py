@@ -23,6 +23,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             with a unique name is created and a warning says so.
             Defaults to True.
     """
+    import ssl_dense.datasets  # noqa: F401
     import ssl_dense.engine  # noqa: F401
     import ssl_dense.models  # noqa: F401
 

@@ -131,3 +131,12 @@ def test_model_without_teacher_is_a_clear_error(tmp_path):
     del runner.model.teacher
     with pytest.raises(TypeError, match='ToyTeacherStudent without `teacher`'):
         runner.train()
+
+
+def test_unsup_weight_schedule():
+    from ssl_dense.engine import UnsupWeightHook
+    hook = UnsupWeightHook(weight=2.0, burn_in_iters=10, ramp_iters=4)
+    assert [hook.weight_at(i) for i in (0, 9, 10, 11, 13, 100)] == [0, 0, 0.5, 1.0, 2.0, 2.0]
+    assert UnsupWeightHook(weight=1.0).weight_at(0) == 1.0
+    with pytest.raises(ValueError):
+        UnsupWeightHook(weight=-1)

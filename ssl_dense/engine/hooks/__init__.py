@@ -1,3 +1,4 @@
 from .teacher_ema_hook import TeacherEMAHook, momentum_at
+from .unsup_weight_hook import UnsupWeightHook
 
-__all__ = ['TeacherEMAHook', 'momentum_at']
+__all__ = ['TeacherEMAHook', 'momentum_at', 'UnsupWeightHook']

@@ -1,0 +1,3 @@
+from .transforms import MultiView
+
+__all__ = ['MultiView']

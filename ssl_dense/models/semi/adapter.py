@@ -1,0 +1,59 @@
+"""Interface between the task-agnostic teacher-student model and one task."""
+from typing import Any, Dict, List
+
+import torch.nn as nn
+from torch import Tensor
+
+__all__ = ['BaseTaskAdapter']
+
+
+class BaseTaskAdapter:
+    """How :class:`~ssl_dense.models.semi.TeacherStudent` talks to a task model.
+
+    The teacher-student model only moves data between these steps::
+
+        supervised_loss(student, labeled view)
+        pseudo = pseudo_labels(teacher, weak view, threshold)   # no gradient
+        pseudo = transfer(pseudo, weak samples, strong samples)
+        unsupervised_loss(student, strong view, pseudo)
+
+    A detection, segmentation or pose adapter implements them for the task's
+    models (mmdet detectors, mmseg segmentors, mmpose estimators).
+    """
+
+    def num_classes(self, model: nn.Module) -> int:
+        """Number of classes of ``model`` (sizes the threshold policy)."""
+        raise NotImplementedError
+
+    def supervised_loss(self, student: nn.Module, inputs: Tensor,
+                        data_samples: List[Any]) -> Dict[str, Tensor]:
+        """Loss of the student on labeled data."""
+        raise NotImplementedError
+
+    def pseudo_labels(self, teacher: nn.Module, inputs: Tensor, data_samples: List[Any],
+                      threshold: nn.Module) -> List[Any]:
+        """Teacher predictions on the weak view, filtered by ``threshold``.
+
+        Implementations also feed the teacher's scores to
+        ``threshold.update`` so adaptive policies can learn.
+        """
+        raise NotImplementedError
+
+    def transfer(self, pseudo: List[Any], source_samples: List[Any],
+                 target_samples: List[Any]) -> List[Any]:
+        """Move pseudo labels from the source (weak) view to the target
+        (strong) view using the views' recorded ``homography_matrix``."""
+        raise NotImplementedError
+
+    def unsupervised_loss(self, student: nn.Module, inputs: Tensor, data_samples: List[Any],
+                          pseudo: List[Any]) -> Dict[str, Tensor]:
+        """Loss of the student on the strong view against ``pseudo``.
+
+        Must be finite; with no pseudo label at all it must be zero (and keep
+        the graph connected to the student for DDP).
+        """
+        raise NotImplementedError
+
+    def pseudo_label_stats(self, pseudo: List[Any], num_classes: int) -> Dict[str, Tensor]:
+        """Per-class ``count`` and ``mean_score`` of the kept pseudo labels."""
+        raise NotImplementedError

@@ -1,0 +1,219 @@
+"""Task-agnostic teacher-student model (mean teacher).
+
+The student is any task model built from its config (an mmdet detector, an
+mmseg segmentor, an mmpose estimator, ...). The teacher is a frozen copy that
+:class:`~ssl_dense.engine.TeacherEMAHook` keeps an exponential moving average
+of the student. Each training batch may hold labeled samples (branch
+``labeled``) and unlabeled samples seen twice (branches ``weak`` and
+``strong``, see :class:`~ssl_dense.datasets.MultiView`). A task adapter
+(:class:`~ssl_dense.models.semi.BaseTaskAdapter`) does everything that
+depends on the task.
+"""
+import copy
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine.logging import MessageHub
+from mmengine.model import BaseDataPreprocessor, BaseModel
+from torch import Tensor
+
+from ssl_dense.registry import MODELS, TASK_UTILS, THRESHOLDS
+from ssl_dense.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
+
+__all__ = ['TeacherStudent', 'MultiViewPreprocessor', 'DEFAULT_BRANCHES']
+
+#: Branch roles and their default names (mmdet's semi configs use the same).
+DEFAULT_BRANCHES = dict(labeled='sup', weak='unsup_weak', strong='unsup_strong')
+
+
+class MultiViewPreprocessor(BaseDataPreprocessor):
+    """Apply the task model's data preprocessor to every branch separately.
+
+    In training, ``data['inputs']`` and ``data['data_samples']`` are dicts of
+    branch -> list, with None for samples that do not have the branch (see
+    :class:`~ssl_dense.datasets.MultiView`). Outside training (validation,
+    test, demos) data are ordinary single-view batches and go straight to the
+    task preprocessor.
+
+    Args:
+        preprocessor (nn.Module): The task model's data preprocessor.
+    """
+
+    def __init__(self, preprocessor: nn.Module) -> None:
+        super().__init__()
+        self.preprocessor = preprocessor
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        if not isinstance(data.get('inputs'), dict):
+            return self.preprocessor(data, training)
+        inputs: dict = {}
+        samples: dict = {}
+        for branch, items in data['inputs'].items():
+            keep = [i for i, item in enumerate(items) if item is not None]
+            if not keep:
+                continue
+            batch = self.preprocessor(
+                dict(inputs=[items[i] for i in keep],
+                     data_samples=[data['data_samples'][branch][i] for i in keep]), training)
+            inputs[branch] = batch['inputs']
+            samples[branch] = batch['data_samples']
+        return dict(inputs=inputs, data_samples=samples)
+
+
+@MODELS.register_module()
+class TeacherStudent(BaseModel):
+    """Mean-teacher semi-supervised training around any task model.
+
+    Training loss::
+
+        L = L_sup(student, labeled)
+            + unsup_weight * L_unsup(student, strong view,
+                                     pseudo labels of the teacher on the weak view)
+
+    ``unsup_weight`` is an attribute that
+    :class:`~ssl_dense.engine.UnsupWeightHook` may change during training
+    (burn-in and ramp-up); while it is 0 the unlabeled branches are skipped.
+
+    Args:
+        model (dict): Config of the task model (the student), e.g. an mmdet
+            detector with ``_scope_='mmdet'``.
+        adapter (dict): Config of the task adapter (``TASK_UTILS``), e.g.
+            ``dict(type='DetectionAdapter')``.
+        threshold (dict): Config of the pseudo-label threshold policy
+            (``THRESHOLDS``); ``num_classes`` defaults to the model's.
+            Defaults to ``dict(type='FixedThreshold', thr=0.7)``.
+        branches (dict): Names of the ``labeled``, ``weak`` and ``strong``
+            branches; must match the ``MultiView`` branches of the data.
+            Defaults to :data:`DEFAULT_BRANCHES`.
+        unsup_weight (float): Weight of the unlabeled loss. Defaults to 1.0.
+        predict_on (str): ``'teacher'`` or ``'student'``, the model used for
+            validation, test and demos. Defaults to ``'teacher'``.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 model: ConfigType,
+                 adapter: ConfigType,
+                 threshold: OptConfigType = None,
+                 branches: Optional[Dict[str, str]] = None,
+                 unsup_weight: float = 1.0,
+                 predict_on: str = 'teacher',
+                 init_cfg: OptMultiConfig = None) -> None:
+        student = MODELS.build(model)
+        super().__init__(data_preprocessor=MultiViewPreprocessor(student.data_preprocessor),
+                         init_cfg=init_cfg)
+        self.branches = dict(DEFAULT_BRANCHES, **(branches or {}))
+        unknown = set(self.branches) - set(DEFAULT_BRANCHES)
+        if unknown:
+            raise KeyError(f'unknown branch roles {sorted(unknown)}; the roles are '
+                           f'{sorted(DEFAULT_BRANCHES)}')
+        if predict_on not in ('teacher', 'student'):
+            raise ValueError(f"predict_on must be 'teacher' or 'student', got {predict_on!r}")
+        if unsup_weight < 0:
+            raise ValueError(f'unsup_weight must be >= 0, got {unsup_weight!r}')
+        self.student = student
+        self.teacher = copy.deepcopy(student)
+        self.teacher.requires_grad_(False)
+        self.adapter = TASK_UTILS.build(adapter)
+        threshold = dict(threshold or dict(type='FixedThreshold', thr=0.7))
+        threshold.setdefault('num_classes', self.adapter.num_classes(student))
+        self.threshold = THRESHOLDS.build(threshold)
+        self.unsup_weight = float(unsup_weight)
+        self.predict_on = predict_on
+
+    def train(self, mode: bool = True) -> 'TeacherStudent':
+        """Set train mode; the teacher always stays in eval mode."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        model = getattr(self, self.predict_on)
+        return model(inputs, data_samples, mode=mode)
+
+    def loss(self, inputs: Dict[str, Tensor], data_samples: Dict[str, list]) -> Dict[str, Tensor]:
+        """Supervised loss plus weighted unsupervised loss; see class docstring."""
+        self._check_branches(inputs)
+        labeled, weak, strong = (self.branches[k] for k in ('labeled', 'weak', 'strong'))
+        losses: Dict[str, Tensor] = {}
+        if labeled in inputs:
+            losses.update(_prefixed('sup_', self.adapter.supervised_loss(
+                self.student, inputs[labeled], data_samples[labeled])))
+        if weak in inputs and strong in inputs and self.unsup_weight > 0:
+            with torch.no_grad():
+                pseudo = self.adapter.pseudo_labels(
+                    self.teacher, inputs[weak], data_samples[weak], self.threshold)
+            pseudo = self.adapter.transfer(pseudo, data_samples[weak], data_samples[strong])
+            unsup = self.adapter.unsupervised_loss(
+                self.student, inputs[strong], data_samples[strong], pseudo)
+            losses.update(_prefixed('unsup_', _weighted(unsup, self.unsup_weight)))
+            self._log_pseudo_labels(pseudo)
+        if not losses:
+            raise ValueError(f'the batch has none of the branches {list(self.branches.values())}')
+        return losses
+
+    def _check_branches(self, inputs: dict) -> None:
+        if not isinstance(inputs, dict):
+            raise TypeError('TeacherStudent.loss needs multi-view inputs (a dict of branch -> '
+                            'tensor); wrap the training pipelines in ssl_dense.MultiView')
+        expected = set(self.branches.values())
+        unknown = set(inputs) - expected
+        if unknown:
+            raise KeyError(f'batch has branches {sorted(unknown)} that the model does not know; '
+                           f'model branches: {self.branches}. Use the same names in MultiView '
+                           'and TeacherStudent.branches')
+        weak, strong = self.branches['weak'], self.branches['strong']
+        if (weak in inputs) != (strong in inputs):
+            raise KeyError(f'unlabeled samples need both {weak!r} and {strong!r} views, got '
+                           f'{sorted(inputs)}')
+
+    def _log_pseudo_labels(self, pseudo: list) -> None:
+        hub = MessageHub.get_current_instance()
+        stats = self.adapter.pseudo_label_stats(pseudo, self.threshold.num_classes)
+        names = self._class_names()
+        thresholds = self.threshold.thresholds()
+        for c in range(self.threshold.num_classes):
+            name = names[c] if names else str(c)
+            hub.update_scalar(f'train/pl_num_{name}', stats['count'][c].item())
+            if stats['count'][c] > 0:
+                hub.update_scalar(f'train/pl_score_{name}', stats['mean_score'][c].item())
+            hub.update_scalar(f'train/thr_{name}', thresholds[c].item())
+
+    def _class_names(self) -> Optional[List[str]]:
+        meta = getattr(self.student, 'dataset_meta', None) or getattr(self, 'dataset_meta', None)
+        classes = (meta or {}).get('classes')
+        return list(classes) if classes and len(classes) == self.threshold.num_classes else None
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        # A plain task-model checkpoint (keys without student./teacher.) loads
+        # into both the student and the teacher.
+        ours = (f'{prefix}student.', f'{prefix}teacher.')
+        keys = [k for k in state_dict if k.startswith(prefix)]
+        if keys and not any(k.startswith(ours) for k in keys):
+            for key in keys:
+                rest = key[len(prefix):]
+                if rest.startswith(('threshold.', 'data_preprocessor.')):
+                    continue
+                value = state_dict.pop(key)
+                state_dict[f'{prefix}student.{rest}'] = value
+                state_dict[f'{prefix}teacher.{rest}'] = value
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+
+def _prefixed(prefix: str, losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    return {prefix + k: v for k, v in losses.items()}
+
+
+def _weighted(losses: Dict[str, Union[Tensor, list]], weight: float) -> Dict[str, Tensor]:
+    """Scale every loss term (names containing 'loss'); keep metrics as they are."""
+    out = {}
+    for key, value in losses.items():
+        if 'loss' in key:
+            value = [v * weight for v in value] if isinstance(value, list) else value * weight
+        out[key] = value
+    return out

@@ -1,0 +1,3 @@
+from .detection import DetectionAdapter
+
+__all__ = ['DetectionAdapter']

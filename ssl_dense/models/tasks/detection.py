@@ -1,0 +1,139 @@
+"""Detection adapter: pseudo boxes for any mmdet detector (one- or two-stage)."""
+from typing import Dict, List
+
+import torch
+import torch.nn as nn
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ssl_dense.models.semi.adapter import BaseTaskAdapter
+from ssl_dense.registry import TASK_UTILS
+
+__all__ = ['DetectionAdapter']
+
+
+@TASK_UTILS.register_module()
+class DetectionAdapter(BaseTaskAdapter):
+    """Teacher-student glue for mmdet detectors.
+
+    * Pseudo labels are the teacher's boxes on the weak view (after its own
+      ``test_cfg``: score threshold, NMS), weighted by the threshold policy.
+      Boxes with weight 1 become ground truth of the strong view. Boxes with
+      a weight between 0 and 1 (the dual threshold's uncertain band) become
+      ``ignored_instances``: assigners with ``ignore_iof_thr > 0`` neither
+      reward nor punish predictions there. Per-box soft loss weights are not
+      possible generically, since mmdet heads take no per-box weights.
+    * Boxes move from the weak to the strong view with
+      ``H_strong @ inverse(H_weak)`` of the recorded homography matrices,
+      are clipped to the strong view and dropped when smaller than
+      ``min_size`` pixels.
+    * Without any pseudo box in the batch, the unsupervised loss is an exact
+      zero (connected to the student's graph), not a loss that teaches the
+      student that the images are empty.
+
+    Args:
+        min_size (float): Minimum width and height of a transferred box in
+            the strong view, in pixels. Defaults to 2.
+    """
+
+    def __init__(self, min_size: float = 2.0) -> None:
+        self.min_size = min_size
+
+    def num_classes(self, model: nn.Module) -> int:
+        for head in ('bbox_head', 'roi_head'):
+            module = getattr(model, head, None)
+            if module is None:
+                continue
+            module = getattr(module, 'bbox_head', module)  # two-stage: roi_head.bbox_head
+            if hasattr(module, 'num_classes'):
+                return int(module.num_classes)
+        raise AttributeError(f'{type(model).__name__} has no bbox_head.num_classes or '
+                             'roi_head.bbox_head.num_classes; set threshold.num_classes')
+
+    def supervised_loss(self, student, inputs, data_samples):
+        return student.loss(inputs, data_samples)
+
+    @torch.no_grad()
+    def pseudo_labels(self, teacher, inputs, data_samples, threshold) -> List[InstanceData]:
+        results = teacher.predict(inputs, [_predict_copy(s) for s in data_samples],
+                                  rescale=False)
+        preds = [r.pred_instances for r in results]
+        scores = torch.cat([p.scores for p in preds]) if preds else torch.zeros(0)
+        labels = torch.cat([p.labels for p in preds]) if preds else torch.zeros(0).long()
+        threshold.update(scores, labels)
+        pseudo = []
+        for pred in preds:
+            weights = threshold(pred.scores, pred.labels)
+            keep = weights > 0
+            pseudo.append(InstanceData(bboxes=pred.bboxes[keep], labels=pred.labels[keep],
+                                       scores=pred.scores[keep], weights=weights[keep]))
+        return pseudo
+
+    def transfer(self, pseudo, source_samples, target_samples) -> List[InstanceData]:
+        from mmdet.structures.bbox import bbox_project
+        moved = []
+        for inst, src, dst in zip(pseudo, source_samples, target_samples):
+            h_src = _homography(src, inst.bboxes)
+            h_dst = _homography(dst, inst.bboxes)
+            bboxes = bbox_project(inst.bboxes, h_dst @ torch.linalg.inv(h_src),
+                                  dst.metainfo['img_shape'])
+            wh = bboxes[:, 2:] - bboxes[:, :2]
+            keep = (wh >= self.min_size).all(dim=1)
+            moved.append(InstanceData(bboxes=bboxes[keep], labels=inst.labels[keep],
+                                      scores=inst.scores[keep], weights=inst.weights[keep]))
+        return moved
+
+    def unsupervised_loss(self, student, inputs, data_samples, pseudo) -> Dict[str, Tensor]:
+        if sum(len(p) for p in pseudo) == 0:
+            return dict(loss_pseudo=_zero_like_graph(student))
+        samples = []
+        for sample, inst in zip(data_samples, pseudo):
+            sample = sample.clone()
+            certain = inst.weights >= 1
+            sample.gt_instances = InstanceData(bboxes=inst.bboxes[certain],
+                                               labels=inst.labels[certain])
+            sample.ignored_instances = InstanceData(bboxes=inst.bboxes[~certain],
+                                                    labels=inst.labels[~certain])
+            samples.append(sample)
+        losses = student.loss(inputs, samples)
+        return {k: _finite_or_zero(v, student) for k, v in losses.items()}
+
+    def pseudo_label_stats(self, pseudo, num_classes: int) -> Dict[str, Tensor]:
+        count = torch.zeros(num_classes)
+        total = torch.zeros(num_classes)
+        for inst in pseudo:
+            labels = inst.labels.cpu()
+            count += torch.bincount(labels, minlength=num_classes).float()
+            total.index_add_(0, labels, inst.scores.detach().float().cpu())
+        return dict(count=count, mean_score=total / count.clamp(min=1))
+
+
+def _predict_copy(sample):
+    """A copy for the teacher without ground truth (it predicts, never learns)."""
+    sample = sample.clone()
+    for key in ('gt_instances', 'ignored_instances', 'pred_instances'):
+        if key in sample:
+            delattr(sample, key)
+    return sample
+
+
+def _homography(sample, like: Tensor) -> Tensor:
+    if 'homography_matrix' not in sample.metainfo:
+        raise KeyError(f'{sample.metainfo.get("img_path", "a sample")} has no '
+                       "'homography_matrix'; add it to meta_keys of PackDetInputs")
+    return torch.as_tensor(sample.metainfo['homography_matrix'], dtype=like.dtype,
+                           device=like.device)
+
+
+def _zero_like_graph(model: nn.Module) -> Tensor:
+    """0, connected to every trainable parameter (keeps DDP's reducer happy)."""
+    return sum(p.sum() * 0 for p in model.parameters() if p.requires_grad)
+
+
+def _finite_or_zero(value, model: nn.Module):
+    if isinstance(value, list):
+        return [_finite_or_zero(v, model) for v in value]
+    if isinstance(value, Tensor) and value.is_floating_point() and not torch.isfinite(
+            value).all():
+        return _zero_like_graph(model)
+    return value

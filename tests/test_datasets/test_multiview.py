@@ -1,0 +1,51 @@
+"""MultiView: one sample, several views with their homography matrices."""
+import numpy as np
+import pytest
+from mmengine.registry import DefaultScope
+
+from ssl_dense.datasets import MultiView
+from tests.conftest import REPO_ROOT
+
+IMG = f'{REPO_ROOT}/data/bccd/images/BloodImage_00001.jpg'
+KEYS = ('img_shape', 'flip', 'flip_direction', 'homography_matrix')
+
+
+def _load():
+    import mmcv
+    img = mmcv.imread(IMG)
+    return dict(img=img, img_path=IMG, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+
+
+@pytest.fixture(autouse=True)
+def _mmdet_scope():
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
+
+
+def test_views_record_their_own_transforms():
+    t = MultiView(branches=['sup', 'weak', 'strong'], views=dict(
+        weak=[dict(type='Resize', scale=(320, 240), keep_ratio=True),
+              dict(type='PackDetInputs', meta_keys=KEYS)],
+        strong=[dict(type='Resize', scale=(320, 240), keep_ratio=True),
+                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+                dict(type='PackDetInputs', meta_keys=KEYS)]))
+    out = t(_load())
+    assert out['inputs']['sup'] is None and out['data_samples']['sup'] is None
+    weak = out['data_samples']['weak'].homography_matrix
+    strong = out['data_samples']['strong'].homography_matrix
+    np.testing.assert_allclose(weak, np.diag([0.5, 0.5, 1.0]))
+    np.testing.assert_allclose(strong, [[-0.5, 0, 320], [0, 0.5, 0], [0, 0, 1]])
+    assert out['inputs']['strong'].shape == (3, 240, 320)
+
+
+def test_missing_homography_meta_key_names_the_view():
+    t = MultiView(views=dict(weak=[dict(type='PackDetInputs', meta_keys=('img_shape', ))]))
+    with pytest.raises(KeyError, match="view 'weak' .*BloodImage_00001.jpg.*meta_keys"):
+        t(_load())
+
+
+def test_views_must_be_branches():
+    with pytest.raises(KeyError, match=r"views \['strong'\] are not in branches"):
+        MultiView(branches=['sup'], views=dict(strong=[dict(type='PackDetInputs')]))
+    with pytest.raises(ValueError, match='at least one view'):
+        MultiView(views={})

@@ -1,0 +1,138 @@
+"""TeacherStudent + DetectionAdapter on real BCCD data."""
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.runner import Runner
+from mmengine.structures import InstanceData
+
+from ssl_dense.models.semi import FixedThreshold
+from ssl_dense.models.tasks import DetectionAdapter
+from ssl_dense.registry import MODELS
+from tests.conftest import small_det_config
+
+SEMI_CONFIG = 'configs/mean_teacher/mean-teacher_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py'
+
+
+def _sample(h_matrix, img_shape=(240, 320)):
+    sample = DetDataSample()
+    sample.set_metainfo(dict(homography_matrix=np.asarray(h_matrix, dtype=np.float32),
+                             img_shape=img_shape))
+    return sample
+
+
+def test_transfer_through_flip_and_resize_golden_values():
+    # Weak view: resize 640x480 -> 320x240. Strong view: same resize, then
+    # horizontal flip of the 320-wide image.
+    resize = np.diag([0.5, 0.5, 1.0])
+    flip = np.array([[-1, 0, 320], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    pseudo = [InstanceData(bboxes=torch.tensor([[10., 20., 50., 60.], [300., 0., 330., 30.]]),
+                           labels=torch.tensor([0, 1]), scores=torch.tensor([0.9, 0.8]),
+                           weights=torch.tensor([1.0, 1.0]))]
+    moved = DetectionAdapter().transfer(pseudo, [_sample(resize)], [_sample(flip @ resize)])[0]
+    # x -> 320 - x; the second box is clipped to the image and kept.
+    torch.testing.assert_close(moved.bboxes, torch.tensor([[270., 20., 310., 60.],
+                                                          [0., 0., 20., 30.]]))
+    assert moved.labels.tolist() == [0, 1]
+
+
+def test_transfer_drops_boxes_that_leave_the_view():
+    crop = np.array([[1, 0, -200], [0, 1, 0], [0, 0, 1]], dtype=np.float32)  # shift left
+    pseudo = [InstanceData(bboxes=torch.tensor([[10., 20., 50., 60.]]), labels=torch.tensor([0]),
+                           scores=torch.tensor([0.9]), weights=torch.tensor([1.0]))]
+    moved = DetectionAdapter().transfer(pseudo, [_sample(np.eye(3))], [_sample(crop)])[0]
+    assert len(moved) == 0
+
+
+def _semi_cfg(tmp_path, max_iters=4, score_thr=0.0, thr=0.0):
+    cfg = Config.fromfile(SEMI_CONFIG)
+    cfg.work_dir = str(tmp_path)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10**6)
+    cfg.param_scheduler = []
+    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
+    cfg.custom_hooks = [dict(type='TeacherEMAHook', burn_in_iters=1, momentum=0.9),
+                        dict(type='UnsupWeightHook', burn_in_iters=1)]
+    cfg.model.model.test_cfg.score_thr = score_thr
+    cfg.model.threshold = dict(type='FixedThreshold', thr=thr)
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
+    cfg.experiment_name = f'semi_{tmp_path.name}'
+    return cfg
+
+
+def test_semi_training_learns_from_pseudo_boxes(tmp_path):
+    runner = Runner.from_cfg(_semi_cfg(tmp_path))
+    runner.train()
+    hub = runner.message_hub
+    assert hub.get_scalar('train/unsup_weight').current() == 1.0
+    counts = sum(hub.get_scalar(f'train/pl_num_{c}').current() for c in range(3))
+    assert counts > 0
+    for key in ('sup_loss_cls', 'unsup_loss_cls', 'unsup_loss_bbox'):
+        value = hub.get_scalar(f'train/{key}').current()
+        assert np.isfinite(value), key
+    assert hub.get_scalar('train/unsup_loss_cls').current() > 0
+    # The teacher is an EMA: close to, but not equal to, the student.
+    t = runner.model.teacher.bbox_head.retina_cls.weight
+    s = runner.model.student.bbox_head.retina_cls.weight
+    assert not torch.equal(t, s) and torch.allclose(t, s, atol=1e-2)
+    assert not t.requires_grad and not runner.model.teacher.training
+
+
+def test_zero_pseudo_labels_give_finite_zero_loss(tmp_path):
+    # A threshold above every score: no pseudo label survives.
+    runner = Runner.from_cfg(_semi_cfg(tmp_path, max_iters=3, thr=1.0))
+    runner.train()
+    loss = runner.message_hub.get_scalar('train/unsup_loss_pseudo').current()
+    assert loss == 0.0
+    assert np.isfinite(runner.message_hub.get_scalar('train/loss').current())
+
+
+def test_supervised_checkpoint_loads_into_teacher_and_student(tmp_path):
+    sup = small_det_config(tmp_path / 'sup', max_iters=1, ckpt_interval=1)
+    sup.experiment_name = 'sup_for_semi'
+    Runner.from_cfg(sup).train()
+    cfg = _semi_cfg(tmp_path / 'semi', max_iters=1)
+    cfg.load_from = str(tmp_path / 'sup' / 'iter_1.pth')
+    runner = Runner.from_cfg(cfg)
+    runner.load_or_resume()
+    saved = torch.load(tmp_path / 'sup' / 'iter_1.pth', weights_only=False)['state_dict']
+    for key, value in saved.items():
+        torch.testing.assert_close(runner.model.student.state_dict()[key], value)
+        torch.testing.assert_close(runner.model.teacher.state_dict()[key], value)
+
+
+def test_resume_restores_teacher_and_threshold_state(tmp_path):
+    cfg = _semi_cfg(tmp_path / 'a', max_iters=2)
+    cfg.model.threshold = dict(type='AdaptiveThreshold')
+    Runner.from_cfg(cfg).train()
+    saved = torch.load(tmp_path / 'a' / 'iter_2.pth', weights_only=False)['state_dict']
+    assert 'threshold.ema' in saved
+    cfg = _semi_cfg(tmp_path / 'b', max_iters=2)
+    cfg.model.threshold = dict(type='AdaptiveThreshold')
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'a' / 'iter_2.pth')
+    runner = Runner.from_cfg(cfg)
+    runner.load_or_resume()
+    state = runner.model.state_dict()
+    for key in ('threshold.ema', 'teacher.bbox_head.retina_cls.weight'):
+        assert torch.equal(state[key], saved[key]), key
+
+
+def test_branch_mismatch_is_a_clear_error():
+    cfg = Config.fromfile(SEMI_CONFIG)
+    model = MODELS.build(cfg.model)
+    with pytest.raises(KeyError, match="branches \\['unlabeled'\\] that the model does not"):
+        model.loss({'unlabeled': torch.zeros(1, 3, 32, 32)}, {'unlabeled': []})
+    with pytest.raises(KeyError, match="need both 'unsup_weak' and 'unsup_strong'"):
+        model.loss({'unsup_weak': torch.zeros(1, 3, 32, 32)}, {'unsup_weak': []})
+    with pytest.raises(TypeError, match='MultiView'):
+        model.loss(torch.zeros(1, 3, 32, 32), [])
+
+
+def test_threshold_sized_from_the_detector():
+    cfg = Config.fromfile(SEMI_CONFIG)
+    model = MODELS.build(cfg.model)
+    assert isinstance(model.threshold, FixedThreshold)
+    assert model.threshold.num_classes == 3

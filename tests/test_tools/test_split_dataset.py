@@ -1,0 +1,62 @@
+"""tools/split_dataset.py: disjoint, seeded, category-preserving splits."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+TRAIN = osp.join(REPO_ROOT, 'data', 'bccd', 'annotations', 'train.json')
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        '_split', osp.join(REPO_ROOT, 'tools', 'split_dataset.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_percent_split_is_disjoint_complete_and_seeded(tmp_path):
+    tool = _tool()
+    paths = tool.main([TRAIN, '--percent', '10', '--seed', '1', '--folds', '2',
+                       '--out-dir', str(tmp_path)])
+    assert len(paths) == 4
+    full = json.load(open(TRAIN))
+    folds = []
+    for seed in (1, 2):
+        lab = json.load(open(tmp_path / f'train.10pct.seed{seed}.labeled.json'))
+        unl = json.load(open(tmp_path / f'train.10pct.seed{seed}.unlabeled.json'))
+        lab_ids = {im['id'] for im in lab['images']}
+        unl_ids = {im['id'] for im in unl['images']}
+        assert len(lab_ids) == 20 and not lab_ids & unl_ids
+        assert lab_ids | unl_ids == {im['id'] for im in full['images']}
+        assert lab['categories'] == unl['categories'] == full['categories']
+        assert unl['annotations'] == []
+        assert {a['image_id'] for a in lab['annotations']} <= lab_ids
+        assert len(lab['annotations']) == sum(a['image_id'] in lab_ids
+                                              for a in full['annotations'])
+        folds.append(lab_ids)
+    assert folds[0] != folds[1]
+    # Same seed, same split.
+    again = tool.split_coco(full, 20, seed=1)[0]
+    assert {im['id'] for im in again['images']} == folds[0]
+    # The vendored seed-1 split is this tool's output.
+    vendored = json.load(open(osp.join(REPO_ROOT, 'data', 'bccd', 'annotations', 'semi',
+                                       'train.10pct.seed1.labeled.json')))
+    assert {im['id'] for im in vendored['images']} == folds[0]
+
+
+def test_count_and_bad_requests(tmp_path, capsys):
+    tool = _tool()
+    tool.main([TRAIN, '--count', '5', '--out-dir', str(tmp_path)])
+    assert len(json.load(open(tmp_path / 'train.5img.seed1.labeled.json'))['images']) == 5
+    for args in (['--count', '205'], ['--percent', '100'], ['--count', '0']):
+        with pytest.raises(SystemExit):
+            tool.main([TRAIN, *args, '--out-dir', str(tmp_path)])
+    assert 'cannot label 205' in capsys.readouterr().err
+    (tmp_path / 'broken.json').write_text('{"images": [')
+    with pytest.raises(SystemExit):
+        tool.main([str(tmp_path / 'broken.json'), '--count', '1'])
+    assert 'broken.json' in capsys.readouterr().err
