@@ -49,7 +49,7 @@ _SCOPE = 'ssl_dense'
 # them in `locations`; the others are there so that user modules can register
 # into the ssl_dense scope (lookups fall back to mmengine's parent registry).
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope=_SCOPE)
-LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=_SCOPE)
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=_SCOPE, locations=['ssl_dense.engine'])
 HOOKS = Registry(
     'hook', parent=MMENGINE_HOOKS, scope=_SCOPE, locations=['ssl_dense.engine'])
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope=_SCOPE)

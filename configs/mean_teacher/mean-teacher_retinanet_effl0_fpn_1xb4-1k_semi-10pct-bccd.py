@@ -68,6 +68,9 @@ train_dataloader = dict(
                  filter_cfg=dict(filter_empty_gt=False), pipeline=unlabeled_pipeline),
         ]))
 
+# Validation reports teacher/... and student/... metrics.
+val_cfg = dict(type='TeacherStudentValLoop')
+
 custom_hooks = [
     # Teacher = student during burn-in, then an EMA whose keep rate ramps up.
     dict(type='TeacherEMAHook', burn_in_iters=300,

@@ -136,3 +136,22 @@ def test_threshold_sized_from_the_detector():
     model = MODELS.build(cfg.model)
     assert isinstance(model.threshold, FixedThreshold)
     assert model.threshold.num_classes == 3
+
+
+def test_validation_reports_teacher_and_student(tmp_path):
+    cfg = _semi_cfg(tmp_path, max_iters=2)
+    base = Config.fromfile(SEMI_CONFIG)
+    cfg.val_dataloader = base.val_dataloader
+    cfg.val_dataloader.dataset.indices = 4
+    cfg.val_dataloader.num_workers = 0
+    cfg.val_dataloader.persistent_workers = False
+    cfg.val_evaluator = base.val_evaluator
+    cfg.val_cfg = dict(type='TeacherStudentValLoop')
+    cfg.train_cfg.val_interval = 2
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.val_loop.run()
+    for key in ('teacher/coco/bbox_mAP', 'student/coco/bbox_mAP', 'coco/bbox_mAP'):
+        assert key in metrics, sorted(metrics)
+    assert metrics['coco/bbox_mAP'] == metrics['teacher/coco/bbox_mAP']
+    assert runner.model.predict_on == 'teacher'
