@@ -155,3 +155,54 @@ def test_validation_reports_teacher_and_student(tmp_path):
         assert key in metrics, sorted(metrics)
     assert metrics['coco/bbox_mAP'] == metrics['teacher/coco/bbox_mAP']
     assert runner.model.predict_on == 'teacher'
+
+
+class _FixedTeacher(torch.nn.Module):
+    """Stands in for a detector: returns fixed predictions for each sample."""
+
+    def __init__(self, preds):
+        super().__init__()
+        self.preds = preds
+
+    def predict(self, inputs, data_samples, rescale=False):
+        out = []
+        for sample, pred in zip(data_samples, self.preds):
+            assert 'gt_instances' not in sample  # the teacher never sees labels
+            sample.pred_instances = pred
+            out.append(sample)
+        return out
+
+
+class _RecordingStudent(torch.nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+
+    def loss(self, inputs, data_samples):
+        self.samples = data_samples
+        return dict(loss_cls=self.w * 1.0)
+
+
+def test_dual_threshold_band_becomes_ignored_instances():
+    from ssl_dense.models.semi import DualThreshold
+    pred = InstanceData(bboxes=torch.tensor([[0., 0., 10., 10.], [20., 20., 40., 40.],
+                                             [50., 50., 60., 60.]]),
+                        scores=torch.tensor([0.9, 0.5, 0.1]), labels=torch.tensor([0, 1, 1]))
+    sample = _sample(np.eye(3))
+    sample.gt_instances = InstanceData(bboxes=torch.zeros(1, 4), labels=torch.zeros(1).long())
+    adapter = DetectionAdapter()
+    policy = DualThreshold(2, init_high=0.7, init_low=0.3)
+    pseudo = adapter.pseudo_labels(_FixedTeacher([pred]), None, [sample], policy)[0]
+    assert pseudo.labels.tolist() == [0, 1]  # 0.1 is below the low threshold
+    assert pseudo.weights.tolist() == pytest.approx([1.0, 0.5])
+    student = _RecordingStudent()
+    strong = _sample(np.eye(3))
+    losses = adapter.unsupervised_loss(student, None, [strong], [pseudo])
+    used = student.samples[0]
+    assert used.gt_instances.bboxes.tolist() == [[0., 0., 10., 10.]]
+    assert used.ignored_instances.bboxes.tolist() == [[20., 20., 40., 40.]]
+    assert losses['loss_cls'].requires_grad
+    stats = adapter.pseudo_label_stats([pseudo], 2)
+    assert stats['count'].tolist() == [1.0, 1.0]
+    assert stats['mean_score'].tolist() == pytest.approx([0.9, 0.5])
