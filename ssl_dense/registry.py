@@ -54,8 +54,11 @@ HOOKS = Registry(
     'hook', parent=MMENGINE_HOOKS, scope=_SCOPE, locations=['ssl_dense.engine'])
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope=_SCOPE)
 
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=_SCOPE)
-DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=_SCOPE)
+DATASETS = Registry(
+    'dataset', parent=MMENGINE_DATASETS, scope=_SCOPE, locations=['ssl_dense.datasets'])
+DATA_SAMPLERS = Registry(
+    'data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=_SCOPE,
+    locations=['ssl_dense.datasets'])
 TRANSFORMS = Registry(
     'transform', parent=MMENGINE_TRANSFORMS, scope=_SCOPE, locations=['ssl_dense.datasets'])
 

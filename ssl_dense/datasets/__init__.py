@@ -1,3 +1,4 @@
-from .transforms import MultiView
+from .semi_dataset import LabeledUnlabeledSampler, SemiDataset
+from .transforms import LoadImageChecked, MultiView
 
-__all__ = ['MultiView']
+__all__ = ['MultiView', 'LoadImageChecked', 'SemiDataset', 'LabeledUnlabeledSampler']

@@ -1,5 +1,6 @@
 """Multi-view data: one loaded sample, several augmented views."""
 import copy
+import logging
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -8,7 +9,7 @@ from mmcv.transforms import BaseTransform, Compose
 from ssl_dense.registry import TRANSFORMS
 from ssl_dense.utils.typing_utils import ConfigType
 
-__all__ = ['MultiView']
+__all__ = ['MultiView', 'LoadImageChecked']
 
 
 @TRANSFORMS.register_module()
@@ -75,3 +76,61 @@ class MultiView(BaseTransform):
     def __repr__(self) -> str:
         views = ', '.join(f'{k}: {v!r}' for k, v in self.views.items())
         return f'{type(self).__name__}(branches={self.branches}, views={{{views}}})'
+
+
+@TRANSFORMS.register_module()
+class LoadImageChecked(BaseTransform):
+    """Load an image; name the file when it is missing or cannot be decoded.
+
+    mmcv's ``LoadImageFromFile`` fails on a corrupt file with a bare
+    assertion, and its ``ignore_empty`` only covers missing files. This one
+    raises ``OSError`` naming the file for both, or, with ``skip_bad=True``,
+    logs a warning (once per file) and returns None so the dataset draws
+    another sample and training goes on.
+
+    Args:
+        skip_bad (bool): Skip unreadable images instead of failing.
+            Defaults to False.
+        to_float32 (bool): Convert to float32. Defaults to False.
+        color_type (str): As in ``mmcv.imfrombytes``. Defaults to 'color'.
+        imdecode_backend (str): Defaults to 'cv2'.
+        backend_args (dict, optional): File backend arguments. Defaults to
+            None.
+    """
+
+    def __init__(self, skip_bad: bool = False, to_float32: bool = False,
+                 color_type: str = 'color', imdecode_backend: str = 'cv2',
+                 backend_args: Optional[dict] = None) -> None:
+        self.skip_bad = skip_bad
+        self.to_float32 = to_float32
+        self.color_type = color_type
+        self.imdecode_backend = imdecode_backend
+        self.backend_args = backend_args
+        self._warned: set = set()
+
+    def transform(self, results: dict) -> Optional[dict]:
+        import mmcv
+        from mmengine import fileio
+        from mmengine.logging import print_log
+        path = results['img_path']
+        try:
+            img = mmcv.imfrombytes(fileio.get(path, backend_args=self.backend_args),
+                                   flag=self.color_type, backend=self.imdecode_backend)
+            if img is None:
+                raise ValueError('the file is not a readable image (corrupt or wrong format)')
+        except Exception as err:  # missing file, permission, decode error
+            message = f'cannot load image {path}: {type(err).__name__}: {err}'
+            if not self.skip_bad:
+                raise OSError(message + ' (set skip_bad=True on LoadImageChecked to skip '
+                              'unreadable images and go on)') from err
+            if path not in self._warned:
+                self._warned.add(path)
+                print_log(f'{message}; skipped (skip_bad=True)', logger='current',
+                          level=logging.WARNING)
+            return None
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results

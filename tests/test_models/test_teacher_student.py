@@ -206,3 +206,17 @@ def test_dual_threshold_band_becomes_ignored_instances():
     stats = adapter.pseudo_label_stats([pseudo], 2)
     assert stats['count'].tolist() == [1.0, 1.0]
     assert stats['mean_score'].tolist() == pytest.approx([0.9, 0.5])
+
+
+def test_labeled_scores_keep_teacher_boxes_that_match_ground_truth():
+    pred = InstanceData(bboxes=torch.tensor([[0., 0., 10., 10.], [20., 20., 40., 40.],
+                                             [0., 0., 10., 10.]]),
+                        scores=torch.tensor([0.9, 0.6, 0.4]), labels=torch.tensor([0, 1, 1]))
+    sample = _sample(np.eye(3))
+    # GT: class 0 at the first box; class 1 far from the second box.
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([[1., 1., 10., 10.],
+                                                            [60., 60., 80., 80.]]),
+                                       labels=torch.tensor([0, 1]))
+    scores, labels = DetectionAdapter().labeled_scores(_FixedTeacher([pred]), None, [sample])
+    # Box 3 overlaps the class-0 GT but predicts class 1: not a match.
+    assert scores.tolist() == pytest.approx([0.9]) and labels.tolist() == [0]

@@ -1,5 +1,5 @@
 """Interface between the task-agnostic teacher-student model and one task."""
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import torch.nn as nn
 from torch import Tensor
@@ -37,6 +37,12 @@ class BaseTaskAdapter:
         Implementations also feed the teacher's scores to
         ``threshold.update`` so adaptive policies can learn.
         """
+        raise NotImplementedError
+
+    def labeled_scores(self, teacher: nn.Module, inputs: Tensor,
+                       data_samples: List[Any]) -> Tuple[Tensor, Tensor]:
+        """Scores and labels of teacher predictions on labeled data that
+        match ground truth, for policies with ``needs_labeled``."""
         raise NotImplementedError
 
     def transfer(self, pseudo: List[Any], source_samples: List[Any],

@@ -142,6 +142,10 @@ class TeacherStudent(BaseModel):
         if labeled in inputs:
             losses.update(_prefixed('sup_', self.adapter.supervised_loss(
                 self.student, inputs[labeled], data_samples[labeled])))
+            if self.threshold.needs_labeled:
+                with torch.no_grad():
+                    self.threshold.update_labeled(*self.adapter.labeled_scores(
+                        self.teacher, inputs[labeled], data_samples[labeled]))
         if weak in inputs and strong in inputs and self.unsup_weight > 0:
             with torch.no_grad():
                 pseudo = self.adapter.pseudo_labels(

@@ -44,6 +44,10 @@ class BaseThreshold(nn.Module):
         num_classes (int): Number of classes.
     """
 
+    #: Whether the policy learns from teacher predictions on labeled data
+    #: (:meth:`update_labeled`); the model then runs the teacher on them.
+    needs_labeled = False
+
     def __init__(self, num_classes: int) -> None:
         super().__init__()
         if num_classes < 1:
@@ -250,6 +254,8 @@ class DualThreshold(_ScoreBank):
         update_interval (int): Recompute every this many labeled updates.
             Defaults to 10.
     """
+
+    needs_labeled = True
 
     def __init__(self, num_classes: int, init_high: float = 0.7, init_low: float = 0.3,
                  capacity: int = 500, min_samples: int = 20, update_interval: int = 10) -> None:

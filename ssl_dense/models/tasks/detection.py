@@ -1,5 +1,5 @@
 """Detection adapter: pseudo boxes for any mmdet detector (one- or two-stage)."""
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -34,10 +34,14 @@ class DetectionAdapter(BaseTaskAdapter):
     Args:
         min_size (float): Minimum width and height of a transferred box in
             the strong view, in pixels. Defaults to 2.
+        match_iou (float): IoU with a ground-truth box of the same class at
+            which a teacher box on a labeled image counts as correct (for
+            policies that learn from labeled data). Defaults to 0.5.
     """
 
-    def __init__(self, min_size: float = 2.0) -> None:
+    def __init__(self, min_size: float = 2.0, match_iou: float = 0.5) -> None:
         self.min_size = min_size
+        self.match_iou = match_iou
 
     def num_classes(self, model: nn.Module) -> int:
         for head in ('bbox_head', 'roi_head'):
@@ -68,6 +72,26 @@ class DetectionAdapter(BaseTaskAdapter):
             pseudo.append(InstanceData(bboxes=pred.bboxes[keep], labels=pred.labels[keep],
                                        scores=pred.scores[keep], weights=weights[keep]))
         return pseudo
+
+    @torch.no_grad()
+    def labeled_scores(self, teacher, inputs, data_samples) -> Tuple[Tensor, Tensor]:
+        from mmdet.structures.bbox import bbox_overlaps
+        results = teacher.predict(inputs, [_predict_copy(s) for s in data_samples],
+                                  rescale=False)
+        scores, labels = [], []
+        for result, sample in zip(results, data_samples):
+            pred, gt = result.pred_instances, sample.gt_instances
+            if not len(pred) or not len(gt):
+                continue
+            gt_boxes = gt.bboxes.tensor if hasattr(gt.bboxes, 'tensor') else gt.bboxes
+            iou = bbox_overlaps(pred.bboxes, gt_boxes.to(pred.bboxes))
+            iou[pred.labels[:, None] != gt.labels[None, :].to(pred.labels)] = 0
+            matched = iou.max(dim=1).values >= self.match_iou
+            scores.append(pred.scores[matched])
+            labels.append(pred.labels[matched])
+        if not scores:
+            return torch.zeros(0), torch.zeros(0, dtype=torch.long)
+        return torch.cat(scores), torch.cat(labels)
 
     def transfer(self, pseudo, source_samples, target_samples) -> List[InstanceData]:
         from mmdet.structures.bbox import bbox_project
