@@ -220,3 +220,46 @@ def test_labeled_scores_keep_teacher_boxes_that_match_ground_truth():
     scores, labels = DetectionAdapter().labeled_scores(_FixedTeacher([pred]), None, [sample])
     # Box 3 overlaps the class-0 GT but predicts class 1: not a match.
     assert scores.tolist() == pytest.approx([0.9]) and labels.tolist() == [0]
+
+
+def test_reviewer_boxes_are_ensembled_with_the_teacher():
+    teacher_pred = InstanceData(bboxes=torch.tensor([[0., 0., 10., 10.]]),
+                                scores=torch.tensor([0.6]), labels=torch.tensor([0]))
+    reviewer_pred = InstanceData(bboxes=torch.tensor([[0., 0., 10., 11.], [30., 30., 50., 50.]]),
+                                 scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([0, 1]))
+    adapter = DetectionAdapter()
+    pseudo = adapter.pseudo_labels(_FixedTeacher([teacher_pred]), None, [_sample(np.eye(3))],
+                                   FixedThreshold(2, thr=0.5),
+                                   reviewers=[_FixedTeacher([reviewer_pred])])[0]
+    # The overlapping pair keeps the higher score; the reviewer's extra box is added.
+    order = pseudo.scores.argsort(descending=True)
+    assert pseudo.scores[order].tolist() == pytest.approx([0.9, 0.8])
+    assert pseudo.labels[order].tolist() == [0, 1]
+
+
+def test_reviewer_hook_keeps_a_bank_and_checkpoints_it(tmp_path):
+    from ssl_dense.engine import ReviewerHook
+    cfg = _semi_cfg(tmp_path / 'a', max_iters=4)
+    cfg.custom_hooks.append(dict(type='ReviewerHook', num_snapshots=2, interval=1,
+                                 start_iter=2))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hook = next(h for h in runner.hooks if isinstance(h, ReviewerHook))
+    assert hook.iters == [2, 3]  # snapshots after iterations 3 and 4, last two kept
+    assert len(runner.model.reviewers) == 2
+    assert not any(p.requires_grad for r in runner.model.reviewers for p in r.parameters())
+    key = 'bbox_head.retina_cls.weight'
+    torch.testing.assert_close(runner.model.reviewers[-1].state_dict()[key],
+                               runner.model.teacher.state_dict()[key])
+    from ssl_dense.utils import safe_torch_load
+    saved = safe_torch_load(str(tmp_path / 'a' / 'iter_4.pth'))
+    assert saved['reviewer_bank']['iters'] == [2, 3]
+    # Resume restores the bank into the model.
+    cfg = _semi_cfg(tmp_path / 'b', max_iters=4)
+    cfg.custom_hooks.append(dict(type='ReviewerHook', num_snapshots=2, interval=100))
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'a' / 'iter_4.pth')
+    resumed = Runner.from_cfg(cfg)
+    resumed.train()
+    assert len(resumed.model.reviewers) == 2
+    for key, value in saved['reviewer_bank']['states'][0].items():
+        assert torch.equal(resumed.model.reviewers[0].state_dict()[key], value)

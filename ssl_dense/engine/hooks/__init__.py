@@ -1,4 +1,5 @@
+from .reviewer_hook import ReviewerHook
 from .teacher_ema_hook import TeacherEMAHook, momentum_at
 from .unsup_weight_hook import UnsupWeightHook
 
-__all__ = ['TeacherEMAHook', 'momentum_at', 'UnsupWeightHook']
+__all__ = ['TeacherEMAHook', 'momentum_at', 'UnsupWeightHook', 'ReviewerHook']

@@ -1,5 +1,5 @@
 """Interface between the task-agnostic teacher-student model and one task."""
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch.nn as nn
 from torch import Tensor
@@ -31,11 +31,12 @@ class BaseTaskAdapter:
         raise NotImplementedError
 
     def pseudo_labels(self, teacher: nn.Module, inputs: Tensor, data_samples: List[Any],
-                      threshold: nn.Module) -> List[Any]:
+                      threshold: nn.Module, reviewers: Sequence[nn.Module] = ()) -> List[Any]:
         """Teacher predictions on the weak view, filtered by ``threshold``.
 
-        Implementations also feed the teacher's scores to
-        ``threshold.update`` so adaptive policies can learn.
+        ``reviewers`` are historical teachers (see ``ReviewerHook``) that an
+        adapter may use as extra predictors. Implementations also feed the
+        scores to ``threshold.update`` so adaptive policies can learn.
         """
         raise NotImplementedError
 

@@ -121,6 +121,25 @@ class TeacherStudent(BaseModel):
         self.threshold = THRESHOLDS.build(threshold)
         self.unsup_weight = float(unsup_weight)
         self.predict_on = predict_on
+        # Reviewers (historical teachers, see ReviewerHook) are kept outside
+        # the module tree: their number changes, and the hook saves them.
+        self._reviewers: List[nn.Module] = []
+
+    @property
+    def reviewers(self) -> List[nn.Module]:
+        """Frozen historical teachers set by :meth:`set_reviewer_states`."""
+        return self._reviewers
+
+    @torch.no_grad()
+    def set_reviewer_states(self, states: List[Dict[str, Tensor]]) -> None:
+        """Make one frozen reviewer per teacher state (oldest first)."""
+        device = next(self.teacher.parameters()).device
+        while len(self._reviewers) < len(states):
+            self._reviewers.append(copy.deepcopy(self.teacher).eval().requires_grad_(False))
+        del self._reviewers[len(states):]
+        for reviewer, state in zip(self._reviewers, states):
+            reviewer.load_state_dict(state)
+            reviewer.to(device)
 
     def train(self, mode: bool = True) -> 'TeacherStudent':
         """Set train mode; the teacher always stays in eval mode."""
@@ -149,7 +168,8 @@ class TeacherStudent(BaseModel):
         if weak in inputs and strong in inputs and self.unsup_weight > 0:
             with torch.no_grad():
                 pseudo = self.adapter.pseudo_labels(
-                    self.teacher, inputs[weak], data_samples[weak], self.threshold)
+                    self.teacher, inputs[weak], data_samples[weak], self.threshold,
+                    reviewers=self._reviewers)
             pseudo = self.adapter.transfer(pseudo, data_samples[weak], data_samples[strong])
             unsup = self.adapter.unsupervised_loss(
                 self.student, inputs[strong], data_samples[strong], pseudo)

@@ -18,6 +18,8 @@ class DetectionAdapter(BaseTaskAdapter):
 
     * Pseudo labels are the teacher's boxes on the weak view (after its own
       ``test_cfg``: score threshold, NMS), weighted by the threshold policy.
+      With reviewers (historical teachers), their boxes are pooled with the
+      teacher's and merged by class-wise NMS (IoU 0.5) first.
       Boxes with weight 1 become ground truth of the strong view. Boxes with
       a weight between 0 and 1 (the dual threshold's uncertain band) become
       ``ignored_instances``: assigners with ``ignore_iof_thr > 0`` neither
@@ -58,10 +60,12 @@ class DetectionAdapter(BaseTaskAdapter):
         return student.loss(inputs, data_samples)
 
     @torch.no_grad()
-    def pseudo_labels(self, teacher, inputs, data_samples, threshold) -> List[InstanceData]:
-        results = teacher.predict(inputs, [_predict_copy(s) for s in data_samples],
-                                  rescale=False)
-        preds = [r.pred_instances for r in results]
+    def pseudo_labels(self, teacher, inputs, data_samples, threshold,
+                      reviewers=()) -> List[InstanceData]:
+        preds = self._predict(teacher, inputs, data_samples)
+        if reviewers:
+            preds = self._ensemble([preds] + [self._predict(r, inputs, data_samples)
+                                              for r in reviewers])
         scores = torch.cat([p.scores for p in preds]) if preds else torch.zeros(0)
         labels = torch.cat([p.labels for p in preds]) if preds else torch.zeros(0).long()
         threshold.update(scores, labels)
@@ -73,14 +77,33 @@ class DetectionAdapter(BaseTaskAdapter):
                                        scores=pred.scores[keep], weights=weights[keep]))
         return pseudo
 
+    @staticmethod
+    def _predict(model, inputs, data_samples) -> List[InstanceData]:
+        results = model.predict(inputs, [_predict_copy(s) for s in data_samples], rescale=False)
+        return [r.pred_instances for r in results]
+
+    def _ensemble(self, per_model: List[List[InstanceData]]) -> List[InstanceData]:
+        """Merge the boxes of several models per image with class-wise NMS."""
+        from mmcv.ops import batched_nms
+        merged = []
+        for preds in zip(*per_model):
+            boxes = torch.cat([p.bboxes for p in preds])
+            scores = torch.cat([p.scores for p in preds])
+            labels = torch.cat([p.labels for p in preds])
+            if not len(boxes):
+                merged.append(preds[0])
+                continue
+            _, keep = batched_nms(boxes, scores, labels, dict(type='nms', iou_threshold=0.5))
+            merged.append(InstanceData(bboxes=boxes[keep], scores=scores[keep],
+                                       labels=labels[keep]))
+        return merged
+
     @torch.no_grad()
     def labeled_scores(self, teacher, inputs, data_samples) -> Tuple[Tensor, Tensor]:
         from mmdet.structures.bbox import bbox_overlaps
-        results = teacher.predict(inputs, [_predict_copy(s) for s in data_samples],
-                                  rescale=False)
         scores, labels = [], []
-        for result, sample in zip(results, data_samples):
-            pred, gt = result.pred_instances, sample.gt_instances
+        for pred, sample in zip(self._predict(teacher, inputs, data_samples), data_samples):
+            gt = sample.gt_instances
             if not len(pred) or not len(gt):
                 continue
             gt_boxes = gt.bboxes.tensor if hasattr(gt.bboxes, 'tensor') else gt.bboxes
