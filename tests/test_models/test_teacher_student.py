@@ -263,3 +263,21 @@ def test_reviewer_hook_keeps_a_bank_and_checkpoints_it(tmp_path):
     assert len(resumed.model.reviewers) == 2
     for key, value in saved['reviewer_bank']['states'][0].items():
         assert torch.equal(resumed.model.reviewers[0].state_dict()[key], value)
+
+
+@pytest.mark.parametrize('detector', ['retinanet', 'fcos', 'faster-rcnn'])
+def test_one_and_two_stage_detectors_train_semi_supervised(detector, tmp_path):
+    cfg = _semi_cfg(tmp_path, max_iters=2)
+    other = Config.fromfile(f'configs/mean_teacher/mean-teacher_{detector}_effl0_fpn_1xb4-1k_'
+                            'semi-10pct-bccd.py')
+    cfg.model.model = other.model.model
+    test_cfg = cfg.model.model.test_cfg
+    (test_cfg.rcnn if 'rcnn' in test_cfg else test_cfg).score_thr = 0.0
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hub = runner.message_hub
+    assert sum(hub.get_scalar(f'train/pl_num_{c}').current() for c in range(3)) > 0
+    unsup = [k for k in hub.log_scalars if k.startswith('train/unsup_loss')]
+    assert unsup and all(np.isfinite(hub.get_scalar(k).current()) for k in unsup)
+    if detector == 'faster-rcnn':
+        assert 'train/unsup_loss_rpn_cls' in hub.log_scalars
