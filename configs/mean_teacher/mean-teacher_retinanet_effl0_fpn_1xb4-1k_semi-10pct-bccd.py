@@ -6,7 +6,7 @@ _base_ = [
 ]
 model = dict(
     _delete_=True,
-    type='TeacherStudent',
+    type='ssl_dense.TeacherStudent',
     model={{_base_.model}},
     adapter=dict(type='DetectionAdapter'),
     threshold=dict(type='FixedThreshold', thr=0.5),

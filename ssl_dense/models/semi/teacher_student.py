@@ -115,8 +115,10 @@ class TeacherStudent(BaseModel):
         self.student = student
         self.teacher = copy.deepcopy(student)
         self.teacher.requires_grad_(False)
-        self.adapter = TASK_UTILS.build(adapter)
-        threshold = dict(threshold or dict(type='FixedThreshold', thr=0.7))
+        # Built in the ssl_dense scope even when the caller's default scope is
+        # another (e.g. mmdet's inferencers build models in the mmdet scope).
+        self.adapter = TASK_UTILS.build(dict(adapter, _scope_='ssl_dense'))
+        threshold = dict(threshold or dict(type='FixedThreshold', thr=0.7), _scope_='ssl_dense')
         threshold.setdefault('num_classes', self.adapter.num_classes(student))
         self.threshold = THRESHOLDS.build(threshold)
         self.unsup_weight = float(unsup_weight)
