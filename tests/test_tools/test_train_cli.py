@@ -127,3 +127,39 @@ def test_distributed_training_two_cpu_processes(tmp_path):
     assert 'rank 0 of 2 uses the gloo backend' in log
     assert (work / 'iter_2.pth').is_file()
     assert 'Distributed training: True' in log
+
+
+def test_distributed_semi_supervised_training(tmp_path):
+    """TeacherStudent, EMA hook and an adaptive threshold under 2-process DDP (gloo)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(
+        REPO_ROOT, 'configs/mean_teacher/mean-teacher-adaptive_retinanet_effl0_fpn_1xb4-1k_'
+        'semi-10pct-bccd.py'))
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=3, val_interval=10**6)
+    cfg.param_scheduler = []
+    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
+    cfg.custom_hooks = [dict(type='TeacherEMAHook', burn_in_iters=1, momentum=0.9),
+                        dict(type='UnsupWeightHook', burn_in_iters=1)]
+    cfg.model.model.test_cfg.score_thr = 0.0
+    cfg.model.threshold = dict(type='AdaptiveThreshold', floor=0.0)  # learn from every score
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_dataloader.sampler.batch_size = 2
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=3)
+    cfg.default_hooks.logger.interval = 1
+    config = tmp_path / 'semi.py'
+    cfg.dump(str(config))
+    work = tmp_path / 'dist'
+    env = _env()
+    env.update(PYTHON=sys.executable, PORT=str(30500 + os.getpid() % 1000))
+    run = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), str(config),
+                          '2', '--work-dir', str(work)],
+                         capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-4000:]
+    assert 'rank 0 of 2 uses the gloo backend' in log
+    assert 'unsup_loss' in log
+    from ssl_dense.utils import safe_torch_load
+    state = safe_torch_load(str(work / 'iter_3.pth'))['state_dict']
+    assert state['threshold.seen'].any()  # statistics gathered from both ranks
