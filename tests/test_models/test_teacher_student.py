@@ -52,7 +52,8 @@ def _semi_cfg(tmp_path, max_iters=4, score_thr=0.0, thr=0.0):
     cfg.param_scheduler = []
     cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
     cfg.custom_hooks = [dict(type='TeacherEMAHook', burn_in_iters=1, momentum=0.9),
-                        dict(type='UnsupWeightHook', burn_in_iters=1)]
+                        dict(type='UnsupWeightHook', burn_in_iters=1),
+                        dict(type='DatasetMetaHook')]
     cfg.model.model.test_cfg.score_thr = score_thr
     cfg.model.threshold = dict(type='FixedThreshold', thr=thr)
     cfg.train_dataloader.num_workers = 0
@@ -68,8 +69,10 @@ def test_semi_training_learns_from_pseudo_boxes(tmp_path):
     runner.train()
     hub = runner.message_hub
     assert hub.get_scalar('train/unsup_weight').current() == 1.0
-    counts = sum(hub.get_scalar(f'train/pl_num_{c}').current() for c in range(3))
+    counts = sum(hub.get_scalar(f'train/pl_num_{c}').current()
+                 for c in ('RBC', 'WBC', 'Platelets'))
     assert counts > 0
+    assert 'train/thr_RBC' in hub.log_scalars
     for key in ('sup_loss_cls', 'unsup_loss_cls', 'unsup_loss_bbox'):
         value = hub.get_scalar(f'train/{key}').current()
         assert np.isfinite(value), key
@@ -276,7 +279,8 @@ def test_one_and_two_stage_detectors_train_semi_supervised(detector, tmp_path):
     runner = Runner.from_cfg(cfg)
     runner.train()
     hub = runner.message_hub
-    assert sum(hub.get_scalar(f'train/pl_num_{c}').current() for c in range(3)) > 0
+    assert sum(hub.get_scalar(f'train/pl_num_{c}').current()
+               for c in ('RBC', 'WBC', 'Platelets')) > 0
     unsup = [k for k in hub.log_scalars if k.startswith('train/unsup_loss')]
     assert unsup and all(np.isfinite(hub.get_scalar(k).current()) for k in unsup)
     if detector == 'faster-rcnn':

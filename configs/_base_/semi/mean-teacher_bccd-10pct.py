@@ -72,6 +72,8 @@ custom_hooks = [
     dict(type='TeacherEMAHook', burn_in_iters=300,
          momentum=dict(type='linear', start=0.5, end=0.999, steps=300)),
     dict(type='UnsupWeightHook', weight=1.0, burn_in_iters=300, ramp_iters=100),
+    # Pseudo-label statistics logged by class name.
+    dict(type='DatasetMetaHook'),
 ]
 
 train_cfg = dict(val_interval=1000)

@@ -1,5 +1,6 @@
+from .dataset_meta_hook import DatasetMetaHook
 from .reviewer_hook import ReviewerHook
 from .teacher_ema_hook import TeacherEMAHook, momentum_at
 from .unsup_weight_hook import UnsupWeightHook
 
-__all__ = ['TeacherEMAHook', 'momentum_at', 'UnsupWeightHook', 'ReviewerHook']
+__all__ = ['TeacherEMAHook', 'momentum_at', 'UnsupWeightHook', 'ReviewerHook', 'DatasetMetaHook']
