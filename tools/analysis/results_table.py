@@ -1,0 +1,51 @@
+"""Print a results JSON (docs/results/<family>.json) as a Markdown table.
+
+One row per (method, split): mean +- sample std over seeds of every metric,
+the number of seeds, and the iterations.
+
+    python tools/analysis/results_table.py docs/results/detection.json
+"""
+import argparse
+import json
+import statistics
+from collections import defaultdict
+
+NON_METRICS = {'method', 'split', 'seed', 'iters', 'config', 'machine'}
+
+
+def table(rows: list) -> str:
+    """Markdown table of mean +- std per (method, split)."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[(row['method'], row['split'])].append(row)
+    metrics = sorted({k for r in rows for k in r if k not in NON_METRICS})
+    lines = ['| method | split | ' + ' | '.join(metrics) + ' | seeds | iters |',
+             '|---|---|' + '---|' * len(metrics) + '---|---|']
+    for (method, split), group in sorted(groups.items()):
+        cells = []
+        for m in metrics:
+            values = [r[m] for r in group if m in r]
+            if not values:
+                cells.append('')
+            elif len(values) == 1:
+                cells.append(f'{values[0]:.1f}')
+            else:
+                cells.append(f'{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}')
+        iters = sorted({r.get('iters') for r in group})
+        lines.append(f'| {method} | {split} | ' + ' | '.join(cells)
+                     + f' | {len(group)} | {", ".join(map(str, iters))} |')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('results', help='results JSON file')
+    args = parser.parse_args(argv)
+    with open(args.results) as f:
+        text = table(json.load(f))
+    print(text)
+    return text
+
+
+if __name__ == '__main__':
+    main()
