@@ -49,3 +49,13 @@ def small_det_config(work_dir, max_iters: int = 4, ckpt_interval: int = 2):
     cfg.log_processor.window_size = 1
     cfg.randomness = dict(seed=0)
     return cfg
+
+
+def load_script(relpath: str):
+    """Import a script of the repository (tools/..., demo/...) as a module."""
+    import importlib.util
+    name = '_script_' + relpath.replace('/', '_').replace('.', '_')
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO_ROOT, relpath))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

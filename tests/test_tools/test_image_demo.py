@@ -1,5 +1,4 @@
 """demo/image_demo.py draws detections on an image or a folder."""
-import importlib.util
 import os.path as osp
 import shutil
 
@@ -7,15 +6,11 @@ import cv2
 import pytest
 from mmengine.runner import Runner
 
-from tests.conftest import REPO_ROOT, small_det_config
+from tests.conftest import load_script, REPO_ROOT, small_det_config
 
 
 def _demo():
-    spec = importlib.util.spec_from_file_location(
-        '_image_demo', osp.join(REPO_ROOT, 'demo', 'image_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('demo/image_demo.py')
 
 
 @pytest.fixture(scope='module')

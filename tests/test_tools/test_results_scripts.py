@@ -1,17 +1,11 @@
 """Results scripts: a tiny end-to-end run, upsert semantics, the table."""
-import importlib.util
 import json
-import os.path as osp
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_script
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'_{name}', osp.join(REPO_ROOT, 'tools', 'analysis', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/analysis/{name}.py')
 
 
 def test_table_mean_and_std():

@@ -1,21 +1,16 @@
 """tools/split_dataset.py: disjoint, seeded, category-preserving splits."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_script, REPO_ROOT
 
 TRAIN = osp.join(REPO_ROOT, 'data', 'bccd', 'annotations', 'train.json')
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        '_split', osp.join(REPO_ROOT, 'tools', 'split_dataset.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/split_dataset.py')
 
 
 def test_percent_split_is_disjoint_complete_and_seeded(tmp_path):

@@ -7,19 +7,14 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import DET_CONFIG, REPO_ROOT, small_det_config
+from tests.conftest import DET_CONFIG, REPO_ROOT, load_script, small_det_config
 
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 TEST = osp.join(REPO_ROOT, 'tools', 'test.py')
 
 
 def _load_tool(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', osp.join(
-        REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/{name}.py')
 
 
 def _env():

@@ -1,5 +1,4 @@
 """demo/video_demo.py on a short video written from real BCCD frames."""
-import importlib.util
 import os.path as osp
 
 import cv2
@@ -7,15 +6,11 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_script, REPO_ROOT
 
 
 def _demo():
-    spec = importlib.util.spec_from_file_location(
-        '_video_demo', osp.join(REPO_ROOT, 'demo', 'video_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('demo/video_demo.py')
 
 
 def _write_video(path, names):
