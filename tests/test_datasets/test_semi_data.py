@@ -17,7 +17,8 @@ SEMI_CONFIG = 'configs/mean_teacher/mean-teacher_retinanet_effl0_fpn_1xb4-1k_sem
 def _parts(indices=None):
     """Labeled and unlabeled dataset configs of the 10 % BCCD split."""
     cfg = Config.fromfile(SEMI_CONFIG)
-    labeled, unlabeled = cfg.train_dataloader.dataset.datasets
+    data = cfg.train_dataloader.dataset
+    labeled, unlabeled = data.labeled, data.unlabeled
     if indices:
         labeled.indices = unlabeled.indices = indices
     return labeled, unlabeled

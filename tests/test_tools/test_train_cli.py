@@ -139,6 +139,7 @@ def test_distributed_semi_supervised_training(tmp_path):
     cfg.model.threshold = dict(type='AdaptiveThreshold', floor=0.0)  # learn from every score
     cfg.train_dataloader.batch_size = 2
     cfg.train_dataloader.sampler.batch_size = 2
+    cfg.train_dataloader.sampler.num_labeled = 1
     cfg.train_dataloader.num_workers = 0
     cfg.train_dataloader.persistent_workers = False
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=3)

@@ -53,8 +53,8 @@ def split_options(kind: str, seed: int) -> List[str]:
     if kind == 'labeled':
         return [f'train_dataloader.dataset.ann_file={prefix}.labeled.json']
     if kind == 'semi':
-        return [f'train_dataloader.dataset.datasets.0.ann_file={prefix}.labeled.json',
-                f'train_dataloader.dataset.datasets.1.ann_file={prefix}.unlabeled.json']
+        return [f'train_dataloader.dataset.labeled.ann_file={prefix}.labeled.json',
+                f'train_dataloader.dataset.unlabeled.ann_file={prefix}.unlabeled.json']
     return []
 
 

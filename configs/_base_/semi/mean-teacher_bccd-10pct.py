@@ -24,14 +24,16 @@ color_space = [
     [dict(type='Color')], [dict(type='Contrast')], [dict(type='Brightness')],
 ]
 labeled_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='ssl_dense.LoadImageChecked'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='ssl_dense.MultiView', branches=branch_names, views=dict(sup=[
         dict(type='Resize', scale=img_scale, keep_ratio=True), flip,
         dict(type='PackDetInputs', meta_keys=meta_keys)])),
 ]
 unlabeled_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # A missing or corrupt image stops training with its name; set
+    # skip_bad=True to skip such images and go on.
+    dict(type='ssl_dense.LoadImageChecked'),
     dict(type='ssl_dense.MultiView', branches=branch_names, views=dict(
         unsup_weak=[
             dict(type='Resize', scale=img_scale, keep_ratio=True), flip,
@@ -52,20 +54,16 @@ train_dataloader = dict(
     batch_size=4,
     num_workers=2,
     persistent_workers=True,
-    # Endless; every batch holds 2 labeled and 2 unlabeled images.
-    sampler=dict(type='mmdet.MultiSourceSampler', batch_size=4, source_ratio=[1, 1]),
+    # Every batch: 2 labeled + 2 unlabeled images; an epoch is one pass over
+    # the unlabeled images (the iteration-based loop restarts it as needed).
+    sampler=dict(type='LabeledUnlabeledSampler', batch_size=4, num_labeled=2),
     dataset=dict(
         _scope_='mmdet',
-        type='ConcatDataset',
-        datasets=[
-            dict(dataset_common, ann_file=f'annotations/semi/{split}.labeled.json',
-                 filter_cfg=dict(filter_empty_gt=True), pipeline=labeled_pipeline),
-            dict(dataset_common, ann_file=f'annotations/semi/{split}.unlabeled.json',
-                 filter_cfg=dict(filter_empty_gt=False), pipeline=unlabeled_pipeline),
-        ]))
-
-# Validation reports teacher/... and student/... metrics.
-val_cfg = dict(type='TeacherStudentValLoop')
+        type='ssl_dense.SemiDataset',
+        labeled=dict(dataset_common, ann_file=f'annotations/semi/{split}.labeled.json',
+                     filter_cfg=dict(filter_empty_gt=True), pipeline=labeled_pipeline),
+        unlabeled=dict(dataset_common, ann_file=f'annotations/semi/{split}.unlabeled.json',
+                       filter_cfg=dict(filter_empty_gt=False), pipeline=unlabeled_pipeline)))
 
 custom_hooks = [
     # Teacher = student during burn-in, then an EMA whose keep rate ramps up.
