@@ -183,6 +183,7 @@ class _RecordingStudent(torch.nn.Module):
         self.w = torch.nn.Parameter(torch.ones(1))
 
     def loss(self, inputs, data_samples):
+        assert inputs.shape[0] == len(data_samples)
         self.samples = data_samples
         return dict(loss_cls=self.w * 1.0)
 
@@ -201,7 +202,7 @@ def test_dual_threshold_band_becomes_ignored_instances():
     assert pseudo.weights.tolist() == pytest.approx([1.0, 0.5])
     student = _RecordingStudent()
     strong = _sample(np.eye(3))
-    losses = adapter.unsupervised_loss(student, None, [strong], [pseudo])
+    losses = adapter.unsupervised_loss(student, torch.zeros(1, 3, 8, 8), [strong], [pseudo])
     used = student.samples[0]
     assert used.gt_instances.bboxes.tolist() == [[0., 0., 10., 10.]]
     assert used.ignored_instances.bboxes.tolist() == [[20., 20., 40., 40.]]
@@ -285,3 +286,21 @@ def test_one_and_two_stage_detectors_train_semi_supervised(detector, tmp_path):
     assert unsup and all(np.isfinite(hub.get_scalar(k).current()) for k in unsup)
     if detector == 'faster-rcnn':
         assert 'train/unsup_loss_rpn_cls' in hub.log_scalars
+
+
+def test_images_without_certain_pseudo_boxes_are_left_out():
+    adapter = DetectionAdapter()
+    certain = InstanceData(bboxes=torch.tensor([[0., 0., 10., 10.]]), labels=torch.tensor([0]),
+                           scores=torch.tensor([0.9]), weights=torch.tensor([1.0]))
+    uncertain = InstanceData(bboxes=torch.tensor([[5., 5., 20., 20.]]), labels=torch.tensor([0]),
+                             scores=torch.tensor([0.5]), weights=torch.tensor([0.5]))
+    student = _RecordingStudent()
+    inputs = torch.arange(2.).view(2, 1, 1, 1).expand(2, 3, 4, 4)
+    samples = [_sample(np.eye(3)), _sample(np.eye(3))]
+    adapter.unsupervised_loss(student, inputs, samples, [uncertain, certain])
+    # Only the second image (with a certain box) reaches the student.
+    assert len(student.samples) == 1
+    assert student.samples[0].gt_instances.bboxes.tolist() == [[0., 0., 10., 10.]]
+    # Only uncertain boxes anywhere: exact zero, still connected to the student.
+    losses = adapter.unsupervised_loss(student, inputs, samples, [uncertain, uncertain])
+    assert losses['loss_pseudo'].item() == 0.0 and losses['loss_pseudo'].requires_grad

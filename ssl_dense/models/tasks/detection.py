@@ -29,9 +29,11 @@ class DetectionAdapter(BaseTaskAdapter):
       ``H_strong @ inverse(H_weak)`` of the recorded homography matrices,
       are clipped to the strong view and dropped when smaller than
       ``min_size`` pixels.
-    * Without any pseudo box in the batch, the unsupervised loss is an exact
-      zero (connected to the student's graph), not a loss that teaches the
-      student that the images are empty.
+    * Images without a certain (weight 1) pseudo box are left out of the
+      unsupervised loss, and without any such image the loss is an exact
+      zero (connected to the student's graph): with no ground truth, mmdet
+      assigners would mark every anchor background and teach the student
+      that the image is empty.
 
     Args:
         min_size (float): Minimum width and height of a transferred box in
@@ -131,18 +133,23 @@ class DetectionAdapter(BaseTaskAdapter):
         return moved
 
     def unsupervised_loss(self, student, inputs, data_samples, pseudo) -> Dict[str, Tensor]:
-        if sum(len(p) for p in pseudo) == 0:
+        # Images without any certain pseudo box are left out: with no ground
+        # truth, mmdet assigners mark every anchor as background (ignored
+        # regions included), which teaches the student that the image is
+        # empty. Without any such image the loss is an exact zero.
+        keep = [i for i, inst in enumerate(pseudo) if bool((inst.weights >= 1).any())]
+        if not keep:
             return dict(loss_pseudo=_zero_like_graph(student))
         samples = []
-        for sample, inst in zip(data_samples, pseudo):
-            sample = sample.clone()
+        for i in keep:
+            sample, inst = data_samples[i].clone(), pseudo[i]
             certain = inst.weights >= 1
             sample.gt_instances = InstanceData(bboxes=inst.bboxes[certain],
                                                labels=inst.labels[certain])
             sample.ignored_instances = InstanceData(bboxes=inst.bboxes[~certain],
                                                     labels=inst.labels[~certain])
             samples.append(sample)
-        losses = student.loss(inputs, samples)
+        losses = student.loss(inputs[keep] if len(keep) < len(pseudo) else inputs, samples)
         return {k: _finite_or_zero(v, student) for k, v in losses.items()}
 
     def pseudo_label_stats(self, pseudo, num_classes: int) -> Dict[str, Tensor]:
