@@ -36,3 +36,31 @@ def test_detection_results_pipeline_on_a_tiny_schedule(tmp_path):
     # Upsert: the same run replaces its row.
     tool.upsert(str(out), dict(row, bbox_mAP=99.0))
     assert [r['bbox_mAP'] for r in json.load(open(out))] == [99.0]
+
+
+def test_peer_grid_and_tuned_peer(tmp_path, monkeypatch):
+    """The grid trains every point, keeps val mAP, and the best point is chosen."""
+    tool = _tool('detection_results')
+    monkeypatch.setitem(tool.PEER_GRID, 'cls_pseudo_thr', (0.5, 0.9))
+    monkeypatch.setitem(tool.PEER_GRID, 'momentum', (0.01, ))
+    out = tmp_path / 'grid.json'
+    rows = tool.main(['--peer-grid', '--max-iters', '2', '--peer-grid-out', str(out),
+                      '--work-root', str(tmp_path / 'work')])
+    assert [(r['cls_pseudo_thr'], r['momentum']) for r in rows] == [(0.5, 0.01), (0.9, 0.01)]
+    assert json.load(open(out)) == rows
+    # The options reached mmdet's SemiBaseDetector and MeanTeacherHook.
+    log = (tmp_path / 'work' / 'peer_grid_thr0.9_m0.01_seed1.train.log').read_text()
+    assert 'cls_pseudo_thr=0.9' in log and 'momentum=0.01' in log
+    fake = [dict(r, val_bbox_mAP=v) for r, v in zip(rows, (30.0, 35.0))]
+    json.dump(fake, open(out, 'w'))
+    assert tool.tuned_peer(str(out))['cls_pseudo_thr'] == 0.9
+
+
+def test_parse_val_reads_the_last_teacher_validation():
+    tool = _tool('detection_results')
+    log = ('Iter(val) [22/22]    teacher/coco/bbox_mAP: 0.1000  teacher/coco/bbox_mAP_50: 0.2000'
+           '  student/coco/bbox_mAP: 0.3000\n'
+           'Iter(val) [22/22]    teacher/coco/bbox_mAP: 0.4120  teacher/coco/bbox_mAP_50: 0.8010'
+           '  student/coco/bbox_mAP: 0.3000\n')
+    assert tool.parse_val(log) == {'val_bbox_mAP': 41.2, 'val_bbox_mAP_50': 80.1}
+    assert tool.parse_val('no validation') == {'val_bbox_mAP': 0.0, 'val_bbox_mAP_50': 0.0}

@@ -15,6 +15,11 @@ Examples::
     python tools/analysis/detection_results.py --methods supervised ours_fixed --seeds 1 2 3
     python tools/analysis/detection_results.py --methods ours_gmm --seeds 1 --max-iters 20 \\
         --out /tmp/smoke.json          # a quick check of the pipeline, not a result
+    # The peer (mmdet SemiBaseDetector): tune cls_pseudo_thr x momentum on val
+    # (split seed 1; writes docs/results/detection_peer_grid.json), then test
+    # the best point and mmdet's defaults on every seed.
+    python tools/analysis/detection_results.py --peer-grid
+    python tools/analysis/detection_results.py --methods mmdet_semibase mmdet_semibase_default
 
 ``python tools/analysis/results_table.py docs/results/detection.json`` prints
 the README table (mean +- std over seeds).
@@ -30,6 +35,7 @@ from typing import Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+PEER_CONFIG = 'configs/mmdet_semibase/semi-base_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py'
 #: method -> (config, kind); kind decides how the split seed is applied.
 METHODS: Dict[str, tuple] = {
     'supervised': ('configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd-10pct.py', 'labeled'),
@@ -43,7 +49,16 @@ METHODS: Dict[str, tuple] = {
                   'mean-teacher-dual_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py', 'semi'),
     'ours_gmm': ('configs/mean_teacher/'
                  'mean-teacher-gmm_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py', 'semi'),
+    # The peer with cls_pseudo_thr and momentum chosen on val (--peer-grid),
+    # and with mmdet's defaults (0.9, 0.001).
+    'mmdet_semibase': (PEER_CONFIG, 'peer'),
+    'mmdet_semibase_default': (PEER_CONFIG, 'peer'),
 }
+#: The peer's tuning grid (issue 3): pseudo-label threshold x EMA momentum.
+PEER_GRID = dict(cls_pseudo_thr=(0.5, 0.7, 0.9), momentum=(0.001, 0.01))
+PEER_GRID_FILE = osp.join(ROOT, 'docs', 'results', 'detection_peer_grid.json')
+VAL_LINE = re.compile(r'Iter\(val\).*?teacher/coco/bbox_mAP: ([\d.]+)\s+'
+                      r'teacher/coco/bbox_mAP_50: ([\d.]+)')
 METRIC_LINE = re.compile(r'Test metrics of .*?: (.*)$', re.MULTILINE)
 
 
@@ -55,7 +70,36 @@ def split_options(kind: str, seed: int) -> List[str]:
     if kind == 'semi':
         return [f'train_dataloader.dataset.labeled.ann_file={prefix}.labeled.json',
                 f'train_dataloader.dataset.unlabeled.ann_file={prefix}.unlabeled.json']
+    if kind == 'peer':
+        return [f'train_dataloader.dataset.datasets.0.ann_file={prefix}.labeled.json',
+                f'train_dataloader.dataset.datasets.1.ann_file={prefix}.unlabeled.json']
     return []
+
+
+def peer_options(thr: float, momentum: float) -> List[str]:
+    """``--cfg-options`` that set the peer's threshold and EMA momentum."""
+    return [f'model.semi_train_cfg.cls_pseudo_thr={thr}', f'custom_hooks.0.momentum={momentum}']
+
+
+def tuned_peer(path: str = PEER_GRID_FILE) -> dict:
+    """The grid row with the best teacher mAP on val (ties: higher mAP50)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path} not found: run this script with --peer-grid first to tune the peer '
+            'on val, or choose the method mmdet_semibase_default')
+    rows = json.load(open(path))
+    return max(rows, key=lambda r: (r['val_bbox_mAP'], r['val_bbox_mAP_50']))
+
+
+def parse_val(log: str) -> Dict[str, float]:
+    """Teacher metrics of the last validation in a peer training log."""
+    found = VAL_LINE.findall(log)
+    if not found:
+        # mmdet's CocoMetric logs nothing when no box passed the score threshold.
+        return {'val_bbox_mAP': 0.0, 'val_bbox_mAP_50': 0.0}
+    mAP, mAP50 = found[-1]
+    return {'val_bbox_mAP': round(100 * float(mAP), 1),
+            'val_bbox_mAP_50': round(100 * float(mAP50), 1)}
 
 
 def parse_metrics(output: str) -> Dict[str, float]:
@@ -71,13 +115,13 @@ def parse_metrics(output: str) -> Dict[str, float]:
     return {k: float(v) for k, v in pairs}
 
 
-def run(method: str, seed: int, work_root: str, max_iters: Optional[int]) -> dict:
-    """Train and test one (method, seed); return its results row."""
+def train(method: str, seed: int, work_dir: str, max_iters: Optional[int],
+          extra: List[str] = ()) -> str:
+    """Train one run with tools/train.py; return the path of its last checkpoint."""
     config, kind = METHODS[method]
-    work_dir = osp.join(work_root, f'{method}_10pct_seed{seed}')
     if not osp.isabs(work_dir):
         work_dir = osp.join(ROOT, work_dir)
-    options = split_options(kind, seed) + [f'randomness.seed={seed}']
+    options = split_options(kind, seed) + [f'randomness.seed={seed}'] + list(extra)
     if max_iters:
         options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
                     f'default_hooks.checkpoint.interval={max_iters}']
@@ -91,7 +135,20 @@ def run(method: str, seed: int, work_root: str, max_iters: Optional[int]) -> dic
     if train.returncode:
         raise RuntimeError(f'training {method} seed {seed} failed:\n{train.stderr[-3000:]}')
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
+        return f.read().strip()
+
+
+def run(method: str, seed: int, work_root: str, max_iters: Optional[int]) -> dict:
+    """Train and test one (method, seed); return its results row."""
+    config, kind = METHODS[method]
+    extra, hyper = [], {}
+    if method == 'mmdet_semibase':
+        best = tuned_peer()
+        hyper = dict(cls_pseudo_thr=best['cls_pseudo_thr'], momentum=best['momentum'])
+        extra = peer_options(**hyper)
+    work_dir = osp.join(work_root, f'{method}_10pct_seed{seed}')
+    checkpoint = train(method, seed, work_dir, max_iters, extra)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     test = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'test.py'), config,
                            checkpoint, '--work-dir', osp.join(work_dir, 'test')],
                           cwd=ROOT, env=env, capture_output=True, text=True)
@@ -102,7 +159,33 @@ def run(method: str, seed: int, work_root: str, max_iters: Optional[int]) -> dic
     return dict(method=method, split='10pct', seed=seed,
                 bbox_mAP=round(100 * metrics['coco/bbox_mAP'], 1),
                 bbox_mAP_50=round(100 * metrics['coco/bbox_mAP_50'], 1),
-                iters=iters, config=config, machine=f'{os.cpu_count()} CPU cores, no GPU')
+                iters=iters, config=config, machine=f'{os.cpu_count()} CPU cores, no GPU',
+                **hyper)
+
+
+def peer_grid(work_root: str, max_iters: Optional[int], out: str = PEER_GRID_FILE,
+              seed: int = 1) -> List[dict]:
+    """Train the peer for every grid point on split ``seed``; rows of teacher val mAP."""
+    rows = []
+    for thr in PEER_GRID['cls_pseudo_thr']:
+        for momentum in PEER_GRID['momentum']:
+            print(f'== mmdet_semibase grid thr {thr} momentum {momentum}', flush=True)
+            work_dir = osp.join(work_root, f'peer_grid_thr{thr}_m{momentum}_seed{seed}')
+            train('mmdet_semibase', seed, work_dir, max_iters, peer_options(thr, momentum))
+            log = open(osp.join(ROOT, work_dir) + '.train.log').read()
+            row = dict(method='mmdet_semibase', split='10pct', seed=seed, cls_pseudo_thr=thr,
+                       momentum=momentum, **parse_val(log), iters=max_iters or 1000,
+                       config=PEER_CONFIG)
+            print(f'   val bbox_mAP {row["val_bbox_mAP"]}', flush=True)
+            rows.append(row)
+            # Written after every point, so a stopped grid keeps what it measured.
+            old = json.load(open(out)) if osp.isfile(out) else []
+            key = (thr, momentum, seed)
+            old = [r for r in old if (r['cls_pseudo_thr'], r['momentum'], r['seed']) != key]
+            os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+            with open(out, 'w') as f:
+                json.dump(old + [row], f, indent=1)
+    return rows
 
 
 def upsert(path: str, row: dict) -> None:
@@ -124,7 +207,13 @@ def main(argv=None) -> List[dict]:
     parser.add_argument('--work-root', default='work_dirs/results/detection')
     parser.add_argument('--max-iters', type=int, default=None,
                         help='shorten training (pipeline checks only; not a result)')
+    parser.add_argument('--peer-grid', action='store_true',
+                        help='tune the peer on val (split seed 1) and write '
+                        'docs/results/detection_peer_grid.json instead of test rows')
+    parser.add_argument('--peer-grid-out', default=PEER_GRID_FILE)
     args = parser.parse_args(argv)
+    if args.peer_grid:
+        return peer_grid(args.work_root, args.max_iters, args.peer_grid_out)
     rows = []
     for method in args.methods:
         for seed in args.seeds:
