@@ -304,3 +304,44 @@ def test_images_without_certain_pseudo_boxes_are_left_out():
     # Only uncertain boxes anywhere: exact zero, still connected to the student.
     losses = adapter.unsupervised_loss(student, inputs, samples, [uncertain, uncertain])
     assert losses['loss_pseudo'].item() == 0.0 and losses['loss_pseudo'].requires_grad
+
+
+def test_pseudo_label_quality_against_hidden_ground_truth():
+    sample = _sample(np.eye(3))
+    sample.gt_instances = InstanceData(
+        bboxes=torch.tensor([[0., 0., 10., 10.], [20., 20., 40., 40.], [60., 60., 70., 70.]]),
+        labels=torch.tensor([0, 1, 1]))
+    # Correct class-0 box; class-1 box on the class-0 object (wrong); an
+    # uncertain box (weight 0.5) on a class-1 object: not counted.
+    pseudo = InstanceData(bboxes=torch.tensor([[1., 0., 10., 10.], [0., 0., 10., 10.],
+                                               [20., 20., 40., 40.]]),
+                          labels=torch.tensor([0, 1, 1]), scores=torch.tensor([.9, .8, .5]),
+                          weights=torch.tensor([1., 1., .5]))
+    q = DetectionAdapter().pseudo_label_quality([pseudo], [sample], 2)
+    assert q['num_pseudo'].tolist() == [1., 1.] and q['tp'].tolist() == [1., 0.]
+    assert q['num_gt'].tolist() == [1., 2.] and q['num_gt_found'].tolist() == [1., 0.]
+    with pytest.raises(KeyError, match='hidden ground truth'):
+        DetectionAdapter().pseudo_label_quality([pseudo], [_sample(np.eye(3))], 2)
+
+
+def test_hidden_gt_config_logs_pseudo_label_precision_and_recall(tmp_path):
+    cfg = _semi_cfg(tmp_path, max_iters=2)
+    hidden = Config.fromfile('configs/mean_teacher/'
+                             'mean-teacher-hidden-gt_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py')
+    cfg.model.hidden_gt = True
+    cfg.train_dataloader.dataset.unlabeled.ann_file = \
+        hidden.train_dataloader.dataset.unlabeled.ann_file
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hub = runner.message_hub
+    recall = hub.get_scalar('train/pl_recall').current()
+    assert 0.0 <= recall <= 1.0
+    assert 0.0 <= hub.get_scalar('train/pl_recall_RBC').current() <= 1.0
+    assert 0.0 <= hub.get_scalar('train/pl_precision').current() <= 1.0
+    # The hidden boxes never reach a loss: the same run without them has
+    # exactly the same losses.
+    plain = Runner.from_cfg(_semi_cfg(tmp_path / 'plain', max_iters=2))
+    plain.train()
+    for key in ('loss', 'unsup_loss_cls', 'unsup_loss_bbox'):
+        assert plain.message_hub.get_scalar(f'train/{key}').current() == hub.get_scalar(
+            f'train/{key}').current(), key

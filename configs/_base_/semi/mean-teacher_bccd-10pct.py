@@ -34,6 +34,10 @@ unlabeled_pipeline = [
     # A missing or corrupt image stops training with its name; set
     # skip_bad=True to skip such images and go on.
     dict(type='ssl_dense.LoadImageChecked'),
+    # Loads nothing from an unlabeled json without annotations. With one
+    # that has them (hidden ground truth, model.hidden_gt=True) they are only
+    # compared with the pseudo labels; they never reach a loss.
+    dict(type='LoadAnnotations', with_bbox=True),
     dict(type='ssl_dense.MultiView', branches=branch_names, views=dict(
         unsup_weak=[
             dict(type='Resize', scale=img_scale, keep_ratio=True), flip,

@@ -1,5 +1,5 @@
 """Interface between the task-agnostic teacher-student model and one task."""
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch.nn as nn
 from torch import Tensor
@@ -64,3 +64,15 @@ class BaseTaskAdapter:
     def pseudo_label_stats(self, pseudo: List[Any], num_classes: int) -> Dict[str, Tensor]:
         """Per-class ``count`` and ``mean_score`` of the kept pseudo labels."""
         raise NotImplementedError
+
+    def pseudo_label_quality(self, pseudo: List[Any], data_samples: List[Any],
+                             num_classes: int) -> Optional[Dict[str, Tensor]]:
+        """Per-class agreement of pseudo labels with hidden ground truth.
+
+        ``data_samples`` are the weak-view samples, whose ground truth was
+        loaded for analysis only (it never reaches a loss). Returns per-class
+        counts ``tp`` (pseudo labels that match ground truth), ``num_pseudo``
+        and ``num_gt_found`` / ``num_gt`` (ground truth covered by a pseudo
+        label), or None when the task cannot measure it.
+        """
+        return None

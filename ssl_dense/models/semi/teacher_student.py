@@ -10,11 +10,12 @@ of the student. Each training batch may hold labeled samples (branch
 depends on the task.
 """
 import copy
+import logging
 from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from torch import Tensor
 
@@ -89,6 +90,10 @@ class TeacherStudent(BaseModel):
         unsup_weight (float): Weight of the unlabeled loss. Defaults to 1.0.
         predict_on (str): ``'teacher'`` or ``'student'``, the model used for
             validation, test and demos. Defaults to ``'teacher'``.
+        hidden_gt (bool): The unlabeled samples carry ground truth kept aside
+            for analysis (it never reaches a loss): log the precision and
+            recall of the pseudo labels against it every logging interval
+            (``pl_precision``, ``pl_recall``, and per class). Defaults to False.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -99,6 +104,7 @@ class TeacherStudent(BaseModel):
                  branches: Optional[Dict[str, str]] = None,
                  unsup_weight: float = 1.0,
                  predict_on: str = 'teacher',
+                 hidden_gt: bool = False,
                  init_cfg: OptMultiConfig = None) -> None:
         student = MODELS.build(model)
         super().__init__(data_preprocessor=MultiViewPreprocessor(student.data_preprocessor),
@@ -123,6 +129,7 @@ class TeacherStudent(BaseModel):
         self.threshold = THRESHOLDS.build(threshold)
         self.unsup_weight = float(unsup_weight)
         self.predict_on = predict_on
+        self.hidden_gt = hidden_gt
         # Reviewers (historical teachers, see ReviewerHook) are kept outside
         # the module tree: their number changes, and the hook saves them.
         self._reviewers: List[nn.Module] = []
@@ -172,6 +179,8 @@ class TeacherStudent(BaseModel):
                 pseudo = self.adapter.pseudo_labels(
                     self.teacher, inputs[weak], data_samples[weak], self.threshold,
                     reviewers=self._reviewers)
+                if self.hidden_gt:
+                    self._log_quality(pseudo, data_samples[weak])
             pseudo = self.adapter.transfer(pseudo, data_samples[weak], data_samples[strong])
             unsup = self.adapter.unsupervised_loss(
                 self.student, inputs[strong], data_samples[strong], pseudo)
@@ -207,6 +216,31 @@ class TeacherStudent(BaseModel):
             if stats['count'][c] > 0:
                 hub.update_scalar(f'train/pl_score_{name}', stats['mean_score'][c].item())
             hub.update_scalar(f'train/thr_{name}', thresholds[c].item())
+
+    def _log_quality(self, pseudo: list, weak_samples: list) -> None:
+        quality = self.adapter.pseudo_label_quality(pseudo, weak_samples,
+                                                    self.threshold.num_classes)
+        if quality is None:
+            raise NotImplementedError(f'{type(self.adapter).__name__} cannot measure pseudo '
+                                      'labels against hidden ground truth; set hidden_gt=False')
+        if quality['num_gt'].sum() == 0 and not getattr(self, '_warned_no_hidden_gt', False):
+            self._warned_no_hidden_gt = True
+            print_log('hidden_gt=True, but the unlabeled images of this batch have no ground '
+                      'truth boxes: is the unlabeled ann_file the one with annotations '
+                      '(tools/split_dataset.py --keep-unlabeled-annotations)? Recall is not '
+                      'logged while no ground truth is seen.', logger='current',
+                      level=logging.WARNING)
+        hub = MessageHub.get_current_instance()
+        names = self._class_names()
+        # Batch-level ratios; the logger averages them over its window.
+        for suffix, idx in [('', slice(None))] + [
+                (f'_{names[c] if names else c}', c) for c in range(self.threshold.num_classes)]:
+            tp, num_pseudo = quality['tp'][idx].sum(), quality['num_pseudo'][idx].sum()
+            found, num_gt = quality['num_gt_found'][idx].sum(), quality['num_gt'][idx].sum()
+            if num_pseudo > 0:
+                hub.update_scalar(f'train/pl_precision{suffix}', (tp / num_pseudo).item())
+            if num_gt > 0:
+                hub.update_scalar(f'train/pl_recall{suffix}', (found / num_gt).item())
 
     def _class_names(self) -> Optional[List[str]]:
         meta = getattr(self.student, 'dataset_meta', None) or getattr(self, 'dataset_meta', None)

@@ -152,6 +152,33 @@ class DetectionAdapter(BaseTaskAdapter):
         losses = student.loss(inputs[keep] if len(keep) < len(pseudo) else inputs, samples)
         return {k: _finite_or_zero(v, student) for k, v in losses.items()}
 
+    @torch.no_grad()
+    def pseudo_label_quality(self, pseudo, data_samples, num_classes: int) -> Dict[str, Tensor]:
+        """Certain pseudo boxes (weight 1) against hidden ground truth of the
+        weak view: a pseudo box is correct when it overlaps a ground-truth box
+        of its class with IoU >= ``match_iou``; a ground-truth box is found
+        when a certain pseudo box of its class overlaps it that much."""
+        from mmdet.structures.bbox import bbox_overlaps
+        out = {k: torch.zeros(num_classes) for k in ('num_pseudo', 'tp', 'num_gt', 'num_gt_found')}
+        for inst, sample in zip(pseudo, data_samples):
+            gt = sample.get('gt_instances')
+            if gt is None or 'labels' not in gt:
+                raise KeyError(f'{sample.metainfo.get("img_path", "an unlabeled sample")} has no '
+                               'hidden ground truth: with hidden_gt=True the unlabeled pipeline '
+                               'needs LoadAnnotations and an ann_file with annotations '
+                               '(tools/split_dataset.py --keep-unlabeled-annotations)')
+            certain = inst.weights >= 1
+            boxes, labels = inst.bboxes[certain], inst.labels[certain]
+            gt_boxes = gt.bboxes.tensor if hasattr(gt.bboxes, 'tensor') else gt.bboxes
+            gt_boxes, gt_labels = gt_boxes.to(boxes), gt.labels.to(labels)
+            iou = bbox_overlaps(boxes, gt_boxes)
+            iou[labels[:, None] != gt_labels[None, :]] = 0
+            hit = iou >= self.match_iou
+            for key, value in (('num_pseudo', labels), ('tp', labels[hit.any(dim=1)]),
+                               ('num_gt', gt_labels), ('num_gt_found', gt_labels[hit.any(dim=0)])):
+                out[key] += torch.bincount(value.cpu(), minlength=num_classes).float()
+        return out
+
     def pseudo_label_stats(self, pseudo, num_classes: int) -> Dict[str, Tensor]:
         count = torch.zeros(num_classes)
         total = torch.zeros(num_classes)

@@ -1,0 +1,123 @@
+"""Benchmark: our semi-supervised training iteration vs mmdet's SemiBaseDetector.
+
+Both configs train the same RetinaNet (EfficientNet-Lite0 + FPN) on the same
+BCCD 10 % split with the same batch (2 labeled + 2 unlabeled images, 320x240)
+and the same pseudo-label threshold. Both start from the same detector
+weights (``--checkpoint``, e.g. a supervised BCCD checkpoint, so that the
+teachers produce pseudo boxes as they do in a real run; without it both start
+from ImageNet) and our burn-in is switched off, so every timed iteration of
+both runs the teacher forward, the pseudo-label step, the student forward and
+backward on both branches, and the EMA update.
+
+Runs alternate (ours, peer, ours, peer, ...) in one process and the median
+iteration time of each is compared after ``--warmup`` iterations, so machine
+noise hits both alike. Prints the ratio ours / peer (the target is <= 1.0).
+
+    python tools/benchmarks/semi_iter_speed.py --checkpoint work_dirs/.../iter_1000.pth
+"""
+import argparse
+import os.path as osp
+import statistics
+import tempfile
+import time
+from typing import List
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+import ssl_dense  # noqa: F401
+from ssl_dense.utils import register_all_modules
+from ssl_dense.utils.checkpoint import safe_torch_load
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+OURS = 'configs/mean_teacher/mean-teacher_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py'
+PEER = 'configs/mmdet_semibase/semi-base_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py'
+
+
+class IterTimes(Hook):
+    """Records the wall time of every training iteration (data loading included)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self) -> None:
+        self.times: List[float] = []
+        self._start = 0.0
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._start = time.perf_counter()
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.times.append(time.perf_counter() - self._start)
+
+
+def peer_checkpoint(path: str, out_dir: str) -> str:
+    """The detector weights of ``path`` as student and teacher of a SemiBaseDetector."""
+    state = safe_torch_load(path, map_location='cpu')
+    state = state.get('state_dict', state)
+    both = {f'{part}.{k}': v for part in ('student', 'teacher') for k, v in state.items()}
+    out = osp.join(out_dir, 'peer_init.pth')
+    torch.save({'state_dict': both}, out)
+    return out
+
+
+def timed_run(config: str, iters: int, thr: float, work_dir: str, load_from: str = None,
+              peer: bool = False) -> List[float]:
+    """Train ``config`` for ``iters`` iterations; return the iteration times."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    cfg.work_dir = work_dir
+    cfg.train_cfg.max_iters = iters
+    cfg.train_cfg.val_interval = iters + 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=iters + 1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=iters + 1)
+    cfg.pop('param_scheduler')
+    cfg.load_from = load_from
+    if peer:
+        cfg.model.semi_train_cfg.cls_pseudo_thr = thr
+    else:
+        cfg.model.threshold = dict(type='FixedThreshold', thr=thr)
+        for hook in cfg.custom_hooks:
+            if hook.type in ('TeacherEMAHook', 'UnsupWeightHook'):
+                hook.burn_in_iters = 0
+            if hook.type == 'UnsupWeightHook':
+                hook.ramp_iters = 0
+    runner = Runner.from_cfg(cfg)
+    timer = IterTimes()
+    runner.register_hook(timer)
+    runner.train()
+    return timer.times
+
+
+def main(argv=None) -> float:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--checkpoint', help='plain detector checkpoint both start from')
+    parser.add_argument('--iters', type=int, default=30, help='iterations per run')
+    parser.add_argument('--warmup', type=int, default=5, help='untimed iterations per run')
+    parser.add_argument('--rounds', type=int, default=2, help='alternating runs of each')
+    parser.add_argument('--thr', type=float, default=0.5, help='pseudo-label threshold of both')
+    args = parser.parse_args(argv)
+    register_all_modules()
+    times = {'ours': [], 'peer': []}
+    with tempfile.TemporaryDirectory() as tmp:
+        peer_init = peer_checkpoint(args.checkpoint, tmp) if args.checkpoint else None
+        for r in range(args.rounds):
+            for name in (('ours', 'peer') if r % 2 == 0 else ('peer', 'ours')):
+                config, init = (OURS, args.checkpoint) if name == 'ours' else (PEER, peer_init)
+                run_times = timed_run(config, args.iters, args.thr, osp.join(tmp, f'{name}{r}'),
+                                      init, peer=name == 'peer')
+                times[name] += run_times[args.warmup:]
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = med['ours'] / med['peer']
+    print(f'RetinaNet EfficientNet-Lite0, batch 2 labeled + 2 unlabeled, threshold {args.thr}, '
+          f'start {args.checkpoint or "ImageNet backbone"}; {args.rounds} alternating runs of '
+          f'{args.iters} iterations each ({args.warmup} warm-up), torch {torch.__version__}, '
+          f'{torch.get_num_threads()} threads')
+    print(f'median iteration: ours {med["ours"]:.3f} s, mmdet SemiBaseDetector '
+          f'{med["peer"]:.3f} s')
+    print(f'ratio ours / peer: {ratio:.2f}  (target <= 1.0)')
+    return ratio
+
+
+if __name__ == '__main__':
+    main()
