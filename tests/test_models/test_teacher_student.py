@@ -326,8 +326,8 @@ def test_pseudo_label_quality_against_hidden_ground_truth():
 
 def test_hidden_gt_config_logs_pseudo_label_precision_and_recall(tmp_path):
     cfg = _semi_cfg(tmp_path, max_iters=2)
-    hidden = Config.fromfile('configs/mean_teacher/'
-                             'mean-teacher-hidden-gt_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py')
+    hidden = Config.fromfile('configs/mean_teacher/mean-teacher-hidden-gt_retinanet_'
+                             'effl0_fpn_1xb4-1k_semi-10pct-bccd.py')
     cfg.model.hidden_gt = True
     cfg.train_dataloader.dataset.unlabeled.ann_file = \
         hidden.train_dataloader.dataset.unlabeled.ann_file
