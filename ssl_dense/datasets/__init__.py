@@ -1,4 +1,6 @@
 from .semi_dataset import LabeledUnlabeledSampler, SemiDataset
-from .transforms import LoadImageChecked, MultiView
+from .transforms import AlbuPhotometric, LoadImageChecked, MultiView
 
-__all__ = ['MultiView', 'LoadImageChecked', 'SemiDataset', 'LabeledUnlabeledSampler']
+__all__ = [
+    'MultiView', 'LoadImageChecked', 'AlbuPhotometric', 'SemiDataset', 'LabeledUnlabeledSampler'
+]

@@ -9,7 +9,7 @@ from mmcv.transforms import BaseTransform, Compose
 from ssl_dense.registry import TRANSFORMS
 from ssl_dense.utils.typing_utils import ConfigType
 
-__all__ = ['MultiView', 'LoadImageChecked']
+__all__ = ['MultiView', 'LoadImageChecked', 'AlbuPhotometric']
 
 
 @TRANSFORMS.register_module()
@@ -134,3 +134,66 @@ class LoadImageChecked(BaseTransform):
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+
+@TRANSFORMS.register_module()
+class AlbuPhotometric(BaseTransform):
+    """Pixel-level albumentations transforms on ``results['img']``.
+
+    For the strong view of any task: only transforms that leave the geometry
+    unchanged (albumentations ``ImageOnlyTransform``: colour jitter, blur,
+    noise, CLAHE, ...) are allowed, so boxes, masks, keypoints and the
+    recorded ``homography_matrix`` stay valid without being touched. A
+    geometric transform in the list is an error at build time; use the
+    task's own geometric transforms, which record the homography.
+
+    Randomness comes from numpy's global generator (seeded per data worker by
+    mmengine), so a run with ``randomness.seed`` set is reproducible.
+
+    Args:
+        transforms (list[dict]): albumentations transforms, each
+            ``dict(type=<name in albumentations>, **kwargs)``, applied in
+            order (``p`` per transform as in albumentations).
+        bgr (bool): The image is BGR (mmcv's loaders); it is passed to
+            albumentations as RGB and converted back. Defaults to True.
+
+    Examples:
+        >>> t = AlbuPhotometric(transforms=[
+        ...     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+        ...          hue=0.1, p=0.8),
+        ...     dict(type='GaussianBlur', blur_limit=(3, 7), p=0.5)])
+    """
+
+    def __init__(self, transforms: List[ConfigType], bgr: bool = True) -> None:
+        import albumentations as A
+        built = []
+        for i, cfg in enumerate(transforms):
+            cfg = dict(cfg)
+            name = cfg.pop('type', None)
+            cls = getattr(A, name, None) if isinstance(name, str) else None
+            if cls is None:
+                raise KeyError(f'AlbuPhotometric.transforms[{i}]: {name!r} is not an '
+                               f'albumentations transform (albumentations {A.__version__})')
+            if not issubclass(cls, A.ImageOnlyTransform):
+                raise TypeError(f'AlbuPhotometric.transforms[{i}]: {name} changes the geometry '
+                                '(it is not an albumentations ImageOnlyTransform), which would '
+                                'leave boxes, masks, keypoints and homography_matrix wrong. '
+                                'Use a pixel-level transform here and the task\'s own '
+                                'geometric transforms elsewhere')
+            built.append(cls(**cfg))
+        self.compose = A.Compose(built)
+        self.bgr = bgr
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        if self.bgr:
+            img = img[..., ::-1]
+        # Seeded from numpy's global generator: reproducible under mmengine's seeding.
+        self.compose.set_random_seed(int(np.random.randint(2**31)))
+        out = self.compose(image=np.ascontiguousarray(img))['image']
+        results['img'] = np.ascontiguousarray(out[..., ::-1]) if self.bgr else out
+        return results
+
+    def __repr__(self) -> str:
+        names = [type(t).__name__ for t in self.compose.transforms]
+        return f'{type(self).__name__}(transforms={names}, bgr={self.bgr})'

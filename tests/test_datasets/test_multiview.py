@@ -49,3 +49,30 @@ def test_views_must_be_branches():
         MultiView(branches=['sup'], views=dict(strong=[dict(type='PackDetInputs')]))
     with pytest.raises(ValueError, match='at least one view'):
         MultiView(views={})
+
+
+def test_albu_photometric_changes_pixels_not_geometry_and_follows_numpy_seed():
+    from ssl_dense.datasets import AlbuPhotometric
+    t = AlbuPhotometric(transforms=[
+        dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p=1.0),
+        dict(type='GaussianBlur', blur_limit=(3, 7), p=1.0)])
+    results = _load()
+    results['gt_bboxes'] = np.array([[10., 20., 30., 40.]], dtype=np.float32)
+    results['homography_matrix'] = np.eye(3, dtype=np.float32)
+    np.random.seed(3)
+    out = t(dict(results, img=results['img'].copy()))
+    assert out['img'].shape == results['img'].shape and out['img'].dtype == np.uint8
+    assert np.abs(out['img'].astype(int) - results['img'].astype(int)).mean() > 1
+    assert out['gt_bboxes'].tolist() == [[10., 20., 30., 40.]]
+    assert np.array_equal(out['homography_matrix'], np.eye(3))
+    np.random.seed(3)
+    again = t(dict(results, img=results['img'].copy()))
+    assert np.array_equal(out['img'], again['img'])
+
+
+def test_albu_photometric_refuses_geometric_and_unknown_transforms():
+    from ssl_dense.datasets import AlbuPhotometric
+    with pytest.raises(TypeError, match='HorizontalFlip changes the geometry'):
+        AlbuPhotometric(transforms=[dict(type='HorizontalFlip')])
+    with pytest.raises(KeyError, match='NoSuchAug'):
+        AlbuPhotometric(transforms=[dict(type='NoSuchAug')])

@@ -64,3 +64,11 @@ def test_parse_val_reads_the_last_teacher_validation():
            '  student/coco/bbox_mAP: 0.3000\n')
     assert tool.parse_val(log) == {'val_bbox_mAP': 41.2, 'val_bbox_mAP_50': 80.1}
     assert tool.parse_val('no validation') == {'val_bbox_mAP': 0.0, 'val_bbox_mAP_50': 0.0}
+
+
+def test_pseudo_quality_is_the_mean_of_the_last_intervals():
+    tool = _tool('detection_results')
+    log = '\n'.join(f'Iter(train) [{i}00/1000]  loss: 0.5  pl_precision: {p}  pl_recall: 0.5000'
+                    for i, p in enumerate((0.1, 0.2, 0.7, 0.8, 0.9), 1))
+    assert tool.parse_pseudo_quality(log) == {'pl_precision': 80.0, 'pl_recall': 50.0}
+    assert tool.parse_pseudo_quality('Iter(train) [100/1000]  loss: 0.5') == {}

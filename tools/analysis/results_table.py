@@ -10,7 +10,9 @@ import json
 import statistics
 from collections import defaultdict
 
-NON_METRICS = {'method', 'split', 'seed', 'iters', 'config', 'machine'}
+# Run settings, not metrics (the peer's tuned hyper-parameters included).
+NON_METRICS = {'method', 'split', 'seed', 'iters', 'config', 'machine', 'cls_pseudo_thr',
+               'momentum'}
 
 
 def table(rows: list) -> str:
