@@ -11,7 +11,8 @@ depends on the task.
 """
 import copy
 import logging
-from typing import Dict, List, Optional, Union
+from collections import deque
+from typing import Deque, Dict, List, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -94,6 +95,8 @@ class TeacherStudent(BaseModel):
             for analysis (it never reaches a loss): log the precision and
             recall of the pseudo labels against it every logging interval
             (``pl_precision``, ``pl_recall``, and per class). Defaults to False.
+        quality_window (int): Precision and recall are computed from the
+            counts of this many recent batches. Defaults to 50.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -105,6 +108,7 @@ class TeacherStudent(BaseModel):
                  unsup_weight: float = 1.0,
                  predict_on: str = 'teacher',
                  hidden_gt: bool = False,
+                 quality_window: int = 50,
                  init_cfg: OptMultiConfig = None) -> None:
         student = MODELS.build(model)
         super().__init__(data_preprocessor=MultiViewPreprocessor(student.data_preprocessor),
@@ -130,6 +134,7 @@ class TeacherStudent(BaseModel):
         self.unsup_weight = float(unsup_weight)
         self.predict_on = predict_on
         self.hidden_gt = hidden_gt
+        self._quality_window: Deque[Dict[str, Tensor]] = deque(maxlen=quality_window)
         # Reviewers (historical teachers, see ReviewerHook) are kept outside
         # the module tree: their number changes, and the hook saves them.
         self._reviewers: List[nn.Module] = []
@@ -232,11 +237,14 @@ class TeacherStudent(BaseModel):
                       level=logging.WARNING)
         hub = MessageHub.get_current_instance()
         names = self._class_names()
-        # Batch-level ratios; the logger averages them over its window.
+        # Ratios of the counts summed over the last `quality_window` batches:
+        # one batch has too few boxes of a rare class for a stable ratio.
+        self._quality_window.append(quality)
+        totals = {k: sum(q[k] for q in self._quality_window) for k in quality}
         for suffix, idx in [('', slice(None))] + [
                 (f'_{names[c] if names else c}', c) for c in range(self.threshold.num_classes)]:
-            tp, num_pseudo = quality['tp'][idx].sum(), quality['num_pseudo'][idx].sum()
-            found, num_gt = quality['num_gt_found'][idx].sum(), quality['num_gt'][idx].sum()
+            tp, num_pseudo = totals['tp'][idx].sum(), totals['num_pseudo'][idx].sum()
+            found, num_gt = totals['num_gt_found'][idx].sum(), totals['num_gt'][idx].sum()
             if num_pseudo > 0:
                 hub.update_scalar(f'train/pl_precision{suffix}', (tp / num_pseudo).item())
             if num_gt > 0:
