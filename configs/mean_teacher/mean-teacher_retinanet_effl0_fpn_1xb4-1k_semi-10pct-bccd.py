@@ -4,10 +4,14 @@ _base_ = [
     '../_base_/models/retinanet_effl0_fpn.py',
     '../_base_/semi/mean-teacher_bccd-10pct.py',
 ]
+detector = _base_.model
+# Pseudo boxes in a policy's soft band become ignored regions; they only
+# matter if the assigner ignores anchors on them (no effect on labeled images).
+detector.train_cfg.assigner.ignore_iof_thr = 0.5
 model = dict(
     _delete_=True,
     type='ssl_dense.TeacherStudent',
-    model={{_base_.model}},
+    model=detector,
     adapter=dict(type='DetectionAdapter'),
     threshold=dict(type='FixedThreshold', thr=0.5),
     branches={{_base_.branches}},

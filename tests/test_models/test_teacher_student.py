@@ -345,3 +345,15 @@ def test_hidden_gt_config_logs_pseudo_label_precision_and_recall(tmp_path):
     for key in ('loss', 'unsup_loss_cls', 'unsup_loss_bbox'):
         assert plain.message_hub.get_scalar(f'train/{key}').current() == hub.get_scalar(
             f'train/{key}').current(), key
+
+
+def test_unsupervised_loss_weights_by_loss_name():
+    pseudo = InstanceData(bboxes=torch.tensor([[0., 0., 10., 10.]]), labels=torch.tensor([0]),
+                          scores=torch.tensor([0.9]), weights=torch.tensor([1.0]))
+    student = _RecordingStudent()
+    losses = DetectionAdapter(loss_weights=dict(loss_cls=0.25)).unsupervised_loss(
+        student, torch.zeros(1, 3, 8, 8), [_sample(np.eye(3))], [pseudo])
+    assert losses['loss_cls'].item() == pytest.approx(0.25) and losses['loss_cls'].requires_grad
+    with pytest.raises(KeyError, match=r"names \['loss_bbox'\].*returns the losses \['loss_cls'\]"):
+        DetectionAdapter(loss_weights=dict(loss_bbox=0.0)).unsupervised_loss(
+            student, torch.zeros(1, 3, 8, 8), [_sample(np.eye(3))], [pseudo])

@@ -23,6 +23,19 @@ def test_fixed_per_class():
         policy(torch.tensor([0.5]), torch.tensor([3]))
 
 
+def test_fixed_soft_band_and_old_checkpoints():
+    policy = FixedThreshold(2, thr=0.5, low=0.2)
+    weights = policy(torch.tensor([0.6, 0.3, 0.1]), torch.tensor([0, 1, 1]))
+    assert weights.tolist() == pytest.approx([1.0, 0.3, 0.0])
+    with pytest.raises(ValueError, match='low must not exceed thr'):
+        FixedThreshold(2, thr=0.5, low=0.7)
+    # A checkpoint from before the band existed loads as "no band".
+    old = FixedThreshold(2, thr=0.4)
+    state = {'thr': old.thr.clone()}
+    policy.load_state_dict(state)
+    assert policy(torch.tensor([0.3]), torch.tensor([0])).tolist() == [0.0]
+
+
 def test_empty_input_gives_empty_weights():
     for policy in (FixedThreshold(2), AdaptiveThreshold(2), DualThreshold(2), GMMThreshold(2)):
         empty = torch.zeros(0)

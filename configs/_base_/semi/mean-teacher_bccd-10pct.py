@@ -79,6 +79,9 @@ custom_hooks = [
 ]
 
 train_cfg = dict(val_interval=1000)
+# Validation scores the teacher and the student (teacher/coco/..., student/coco/...),
+# and the model's predict_on one without a prefix (used by save_best).
+val_cfg = dict(type='TeacherStudentValLoop')
 default_hooks = dict(
     logger=dict(interval=100),
     checkpoint=dict(interval=1000, save_best='coco/bbox_mAP', rule='greater'),

@@ -94,26 +94,54 @@ class BaseThreshold(nn.Module):
 
 @THRESHOLDS.register_module()
 class FixedThreshold(BaseThreshold):
-    """One fixed threshold, or one per class.
+    """One fixed threshold, or one per class, with an optional soft band.
+
+    A prediction scoring at least ``thr`` is a hard pseudo label (weight 1).
+    With ``low`` below ``thr``, one scoring in ``[low, thr)`` is kept with
+    weight equal to its score, like the dual threshold's uncertain band (the
+    detection adapter turns such boxes into ignored regions, so likely but
+    unsure objects are neither learnt as objects nor as background).
 
     Args:
         num_classes (int): Number of classes.
         thr (float or list[float]): Threshold(s). mmdet's semi configs use 0.9
             (SoftTeacher) or 0.5-0.7; UniMatch uses 0.95 for pixels.
+        low (float or list[float], optional): Lower end of the soft band;
+            None (default) means no band.
     """
 
-    def __init__(self, num_classes: int, thr=0.9) -> None:
+    def __init__(self, num_classes: int, thr=0.9, low=None) -> None:
         super().__init__(num_classes)
-        thr = torch.as_tensor(thr, dtype=torch.float32).flatten()
-        if thr.numel() == 1:
-            thr = thr.expand(num_classes).clone()
-        if thr.numel() != num_classes or (thr < 0).any() or (thr > 1).any():
-            raise ValueError(f'thr must be one value or {num_classes} values in [0, 1], '
-                             f'got {thr.tolist()}')
-        self.register_buffer('thr', thr)
+        self.register_buffer('thr', self._per_class(thr, 'thr'))
+        self.register_buffer('low', self.thr.clone() if low is None else
+                             self._per_class(low, 'low'))
+        if (self.low > self.thr).any():
+            raise ValueError(f'low must not exceed thr, got low {self.low.tolist()} and thr '
+                             f'{self.thr.tolist()}')
+
+    def _per_class(self, value, name: str) -> Tensor:
+        value = torch.as_tensor(value, dtype=torch.float32).flatten()
+        if value.numel() == 1:
+            value = value.expand(self.num_classes).clone()
+        if value.numel() != self.num_classes or (value < 0).any() or (value > 1).any():
+            raise ValueError(f'{name} must be one value or {self.num_classes} values in [0, 1], '
+                             f'got {value.tolist()}')
+        return value
 
     def thresholds(self) -> Tensor:
         return self.thr
+
+    def forward(self, scores: Tensor, labels: Tensor) -> Tensor:
+        self._check(scores, labels)
+        thr, low = self.thr.to(scores)[labels], self.low.to(scores)[labels]
+        weights = torch.where(scores >= thr, torch.ones_like(scores), scores)
+        return torch.where(scores >= low, weights, torch.zeros_like(scores))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints written before the soft band existed: no band.
+        if prefix + 'thr' in state_dict and prefix + 'low' not in state_dict:
+            state_dict[prefix + 'low'] = state_dict[prefix + 'thr'].clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 @THRESHOLDS.register_module()

@@ -1,5 +1,5 @@
 """Detection adapter: pseudo boxes for any mmdet detector (one- or two-stage)."""
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -41,11 +41,19 @@ class DetectionAdapter(BaseTaskAdapter):
         match_iou (float): IoU with a ground-truth box of the same class at
             which a teacher box on a labeled image counts as correct (for
             policies that learn from labeled data). Defaults to 0.5.
+        loss_weights (dict[str, float], optional): Weights of the student's
+            loss terms on pseudo boxes, by the detector's loss name (e.g.
+            ``dict(loss_bbox=0.0)`` keeps only classification, as Unbiased
+            Teacher does: teacher boxes are good enough to say *what* is
+            there, not precisely *where*). Unlisted terms keep weight 1.
+            Defaults to None.
     """
 
-    def __init__(self, min_size: float = 2.0, match_iou: float = 0.5) -> None:
+    def __init__(self, min_size: float = 2.0, match_iou: float = 0.5,
+                 loss_weights: Optional[Dict[str, float]] = None) -> None:
         self.min_size = min_size
         self.match_iou = match_iou
+        self.loss_weights = dict(loss_weights or {})
 
     def num_classes(self, model: nn.Module) -> int:
         for head in ('bbox_head', 'roi_head'):
@@ -150,7 +158,12 @@ class DetectionAdapter(BaseTaskAdapter):
                                                     labels=inst.labels[~certain])
             samples.append(sample)
         losses = student.loss(inputs[keep] if len(keep) < len(pseudo) else inputs, samples)
-        return {k: _finite_or_zero(v, student) for k, v in losses.items()}
+        unknown = set(self.loss_weights) - set(losses)
+        if unknown:
+            raise KeyError(f'DetectionAdapter.loss_weights names {sorted(unknown)}, but '
+                           f'{type(student).__name__} returns the losses {sorted(losses)}')
+        return {k: _scaled(_finite_or_zero(v, student), self.loss_weights.get(k, 1.0))
+                for k, v in losses.items()}
 
     @torch.no_grad()
     def pseudo_label_quality(self, pseudo, data_samples, num_classes: int) -> Dict[str, Tensor]:
@@ -209,6 +222,14 @@ def _homography(sample, like: Tensor) -> Tensor:
 def _zero_like_graph(model: nn.Module) -> Tensor:
     """0, connected to every trainable parameter (keeps DDP's reducer happy)."""
     return sum(p.sum() * 0 for p in model.parameters() if p.requires_grad)
+
+
+def _scaled(value, weight: float):
+    if weight == 1.0:
+        return value
+    if isinstance(value, list):
+        return [v * weight for v in value]
+    return value * weight if isinstance(value, Tensor) and value.is_floating_point() else value
 
 
 def _finite_or_zero(value, model: nn.Module):
