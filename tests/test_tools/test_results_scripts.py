@@ -72,3 +72,13 @@ def test_pseudo_quality_is_the_mean_of_the_last_intervals():
                     for i, p in enumerate((0.1, 0.2, 0.7, 0.8, 0.9), 1))
     assert tool.parse_pseudo_quality(log) == {'pl_precision': 80.0, 'pl_recall': 50.0}
     assert tool.parse_pseudo_quality('Iter(train) [100/1000]  loss: 0.5') == {}
+
+
+def test_table_shows_another_run_beside_the_results(tmp_path):
+    main_file, mine = tmp_path / 'detection.json', tmp_path / 'mine.json'
+    row = dict(method='supervised', split='10pct', seed=1, bbox_mAP=39.0, iters=1000)
+    json.dump([row], open(main_file, 'w'))
+    json.dump([dict(row, method='ours_fixed', bbox_mAP=41.0)], open(mine, 'w'))
+    text = _tool('results_table').main([str(main_file), '--also', str(mine)])
+    assert '| supervised | 10pct | 39.0 | 1 | 1000 |' in text
+    assert f'| ours_fixed ({mine}) | 10pct | 41.0 | 1 | 1000 |' in text

@@ -4,6 +4,8 @@ One row per (method, split): mean +- sample std over seeds of every metric,
 the number of seeds, and the iterations.
 
     python tools/analysis/results_table.py docs/results/detection.json
+    python tools/analysis/results_table.py docs/results/detection.json \
+        --also work_dirs/quickstart/detection.json      # your run beside the table
 """
 import argparse
 import json
@@ -42,9 +44,16 @@ def table(rows: list) -> str:
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('results', help='results JSON file')
+    parser.add_argument('--also', nargs='+', default=[],
+                        help='more results files (e.g. your own run); their methods are '
+                        'shown as "<method> (<file>)"')
     args = parser.parse_args(argv)
     with open(args.results) as f:
-        text = table(json.load(f))
+        rows = json.load(f)
+    for path in args.also:
+        with open(path) as f:
+            rows += [dict(r, method=f'{r["method"]} ({path})') for r in json.load(f)]
+    text = table(rows)
     print(text)
     return text
 
