@@ -123,3 +123,22 @@ def test_load_image_checked_names_bad_files(tmp_path):
     assert LoadImageChecked(skip_bad=True)(dict(img_path=str(bad))) is None
     good = LoadImageChecked()(dict(img_path=f'{REPO_ROOT}/data/bccd/images/BloodImage_00001.jpg'))
     assert good['img'].shape == (480, 640, 3) and good['ori_shape'] == (480, 640)
+
+
+def test_albumentations_strong_view_config():
+    """The albu recipe: strong view differs in colour, weak and strong share geometry."""
+    cfg = Config.fromfile('configs/mean_teacher/'
+                          'mean-teacher-albu_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py')
+    data = cfg.train_dataloader.dataset
+    for view in ('unsup_weak', 'unsup_strong'):  # deterministic geometry for the check
+        data.unlabeled.pipeline[-1].views[view] = [
+            t for t in data.unlabeled.pipeline[-1].views[view] if t['type'] != 'RandomFlip']
+    steps = [t['type'] for t in data.unlabeled.pipeline[-1].views['unsup_strong']]
+    assert 'ssl_dense.AlbuPhotometric' in steps and 'RandAugment' not in steps
+    np.random.seed(0)
+    item = _semi(data.labeled, data.unlabeled)[25]
+    weak, strong = item['inputs']['unsup_weak'], item['inputs']['unsup_strong']
+    assert weak.shape == strong.shape
+    assert not np.array_equal(weak.numpy(), strong.numpy())
+    np.testing.assert_array_equal(item['data_samples']['unsup_weak'].homography_matrix,
+                                  item['data_samples']['unsup_strong'].homography_matrix)
