@@ -1,0 +1,25 @@
+"""Benchmark scripts run end to end on a tiny budget (the ratios are not checked)."""
+import math
+
+from tests.conftest import load_script
+
+
+def test_ema_speed_prints_a_ratio(capsys):
+    ratio = load_script('tools/benchmarks/ema_speed.py').main(['--repeats', '2',
+                                                               '--model', 'effl0'])
+    assert math.isfinite(ratio) and ratio > 0
+    assert 'ratio ours / mmdet' in capsys.readouterr().out
+
+
+def test_semi_iter_speed_runs_ours_and_the_peer(capsys, tmp_path):
+    from mmengine.runner import Runner
+
+    from tests.conftest import small_det_config
+    sup = small_det_config(tmp_path / 'sup', max_iters=1, ckpt_interval=1)
+    sup.experiment_name = 'bench_sup'
+    Runner.from_cfg(sup).train()
+    ratio = load_script('tools/benchmarks/semi_iter_speed.py').main(
+        ['--checkpoint', str(tmp_path / 'sup' / 'iter_1.pth'), '--iters', '3', '--warmup', '1',
+         '--rounds', '1'])
+    assert math.isfinite(ratio) and ratio > 0
+    assert 'ratio ours / peer' in capsys.readouterr().out
