@@ -1,10 +1,11 @@
 """Interface between the task-agnostic teacher-student model and one task."""
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
-__all__ = ['BaseTaskAdapter']
+__all__ = ['BaseTaskAdapter', 'homography_of', 'zero_like_graph', 'finite_or_zero', 'scale_loss']
 
 
 class BaseTaskAdapter:
@@ -76,3 +77,40 @@ class BaseTaskAdapter:
         label), or None when the task cannot measure it.
         """
         return None
+
+
+# Helpers every task adapter needs.
+
+
+def homography_of(sample, like: Tensor) -> Tensor:
+    """The view's recorded ``homography_matrix`` (original image -> view)."""
+    if 'homography_matrix' not in sample.metainfo:
+        raise KeyError(f'{sample.metainfo.get("img_path", "a sample")} has no '
+                       "'homography_matrix'; add it to meta_keys of the view's pack transform "
+                       '(PackDetInputs, PackSegInputs, ...)')
+    return torch.as_tensor(sample.metainfo['homography_matrix'], dtype=like.dtype,
+                           device=like.device)
+
+
+def zero_like_graph(model: nn.Module) -> Tensor:
+    """0, connected to every trainable parameter (keeps DDP's reducer happy)."""
+    return sum(p.sum() * 0 for p in model.parameters() if p.requires_grad)
+
+
+def finite_or_zero(value, model: nn.Module):
+    """A loss value, or a graph-connected 0 where it is NaN or infinite."""
+    if isinstance(value, list):
+        return [finite_or_zero(v, model) for v in value]
+    if isinstance(value, Tensor) and value.is_floating_point() and not torch.isfinite(
+            value).all():
+        return zero_like_graph(model)
+    return value
+
+
+def scale_loss(value, weight: float):
+    """``value * weight`` for a loss tensor or list of them; other values unchanged."""
+    if weight == 1.0:
+        return value
+    if isinstance(value, list):
+        return [v * weight for v in value]
+    return value * weight if isinstance(value, Tensor) and value.is_floating_point() else value

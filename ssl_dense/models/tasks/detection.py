@@ -6,7 +6,8 @@ import torch.nn as nn
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ssl_dense.models.semi.adapter import BaseTaskAdapter
+from ssl_dense.models.semi.adapter import (BaseTaskAdapter, finite_or_zero, homography_of,
+                                           scale_loss, zero_like_graph)
 from ssl_dense.registry import TASK_UTILS
 
 __all__ = ['DetectionAdapter']
@@ -130,8 +131,8 @@ class DetectionAdapter(BaseTaskAdapter):
         from mmdet.structures.bbox import bbox_project
         moved = []
         for inst, src, dst in zip(pseudo, source_samples, target_samples):
-            h_src = _homography(src, inst.bboxes)
-            h_dst = _homography(dst, inst.bboxes)
+            h_src = homography_of(src, inst.bboxes)
+            h_dst = homography_of(dst, inst.bboxes)
             bboxes = bbox_project(inst.bboxes, h_dst @ torch.linalg.inv(h_src),
                                   dst.metainfo['img_shape'])
             wh = bboxes[:, 2:] - bboxes[:, :2]
@@ -147,7 +148,7 @@ class DetectionAdapter(BaseTaskAdapter):
         # empty. Without any such image the loss is an exact zero.
         keep = [i for i, inst in enumerate(pseudo) if bool((inst.weights >= 1).any())]
         if not keep:
-            return dict(loss_pseudo=_zero_like_graph(student))
+            return dict(loss_pseudo=zero_like_graph(student))
         samples = []
         for i in keep:
             sample, inst = data_samples[i].clone(), pseudo[i]
@@ -162,7 +163,7 @@ class DetectionAdapter(BaseTaskAdapter):
         if unknown:
             raise KeyError(f'DetectionAdapter.loss_weights names {sorted(unknown)}, but '
                            f'{type(student).__name__} returns the losses {sorted(losses)}')
-        return {k: _scaled(_finite_or_zero(v, student), self.loss_weights.get(k, 1.0))
+        return {k: scale_loss(finite_or_zero(v, student), self.loss_weights.get(k, 1.0))
                 for k, v in losses.items()}
 
     @torch.no_grad()
@@ -209,33 +210,3 @@ def _predict_copy(sample):
         if key in sample:
             delattr(sample, key)
     return sample
-
-
-def _homography(sample, like: Tensor) -> Tensor:
-    if 'homography_matrix' not in sample.metainfo:
-        raise KeyError(f'{sample.metainfo.get("img_path", "a sample")} has no '
-                       "'homography_matrix'; add it to meta_keys of PackDetInputs")
-    return torch.as_tensor(sample.metainfo['homography_matrix'], dtype=like.dtype,
-                           device=like.device)
-
-
-def _zero_like_graph(model: nn.Module) -> Tensor:
-    """0, connected to every trainable parameter (keeps DDP's reducer happy)."""
-    return sum(p.sum() * 0 for p in model.parameters() if p.requires_grad)
-
-
-def _scaled(value, weight: float):
-    if weight == 1.0:
-        return value
-    if isinstance(value, list):
-        return [v * weight for v in value]
-    return value * weight if isinstance(value, Tensor) and value.is_floating_point() else value
-
-
-def _finite_or_zero(value, model: nn.Module):
-    if isinstance(value, list):
-        return [_finite_or_zero(v, model) for v in value]
-    if isinstance(value, Tensor) and value.is_floating_point() and not torch.isfinite(
-            value).all():
-        return _zero_like_graph(model)
-    return value
