@@ -1,3 +1,4 @@
 from .detection import DetectionAdapter
+from .segmentation import SegmentationAdapter, warp_label_map
 
-__all__ = ['DetectionAdapter']
+__all__ = ['DetectionAdapter', 'SegmentationAdapter', 'warp_label_map']

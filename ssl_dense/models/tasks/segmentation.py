@@ -1,0 +1,214 @@
+"""Segmentation adapter: pixel pseudo labels for any mmseg EncoderDecoder."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from torch import Tensor
+
+from ssl_dense.models.semi.adapter import (BaseTaskAdapter, finite_or_zero, homography_of,
+                                           scale_loss, zero_like_graph)
+from ssl_dense.registry import TASK_UTILS
+
+__all__ = ['SegmentationAdapter', 'warp_label_map']
+
+
+def warp_label_map(labels: Tensor, matrix: Tensor, out_shape: Tuple[int, int],
+                   valid_shape: Tuple[int, int], ignore_index: int) -> Tensor:
+    """Move a label map from one view to another (nearest neighbour).
+
+    Args:
+        labels (Tensor): Integer labels of the source view, shape (H, W).
+        matrix (Tensor): 3x3 homography from source-view pixel coordinates
+            to target-view pixel coordinates.
+        out_shape (tuple[int, int]): (H, W) of the target map.
+        valid_shape (tuple[int, int]): (H, W) of the source view's image
+            inside ``labels`` (the rest is batch padding).
+        ignore_index (int): Label of target pixels with no source pixel
+            (outside the source image, or in its padding).
+
+    Returns:
+        Tensor: Long labels of shape ``out_shape``.
+    """
+    h, w = out_shape
+    src_h, src_w = labels.shape
+    # Pixel centres of the target view, mapped back into the source view.
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) + 0.5,
+                            torch.arange(w, dtype=torch.float64) + 0.5, indexing='ij')
+    points = torch.stack([xs, ys, torch.ones_like(xs)]).reshape(3, -1)
+    src = torch.linalg.inv(matrix.double().cpu()) @ points
+    src = src[:2] / src[2:].clamp(min=1e-12)
+    sx, sy = src[0].reshape(h, w), src[1].reshape(h, w)
+    inside = (sx >= 0) & (sy >= 0) & (sx < valid_shape[1]) & (sy < valid_shape[0])
+    col = sx.floor().long().clamp(0, src_w - 1)
+    row = sy.floor().long().clamp(0, src_h - 1)
+    out = labels.cpu()[row, col]
+    out[~inside] = ignore_index
+    return out.to(labels.device)
+
+
+@TASK_UTILS.register_module()
+class SegmentationAdapter(BaseTaskAdapter):
+    """Teacher-student glue for mmseg segmentors (``EncoderDecoder`` and kin).
+
+    * The teacher's softmax on the weak view gives each pixel a class and a
+      confidence; the threshold policy turns confidences into weights. A
+      pixel with weight 1 is a pseudo label; any other pixel gets the decode
+      head's ``ignore_index`` (pixel losses of mmseg take no soft weights).
+    * Pseudo-label maps move to the strong view through the views' recorded
+      ``homography_matrix`` (crop, flip, resize), nearest neighbour; pixels
+      of the strong view with no weak-view pixel behind them are ignored.
+    * The student's loss on the strong view is the segmentor's own loss
+      (decode head, and auxiliary head if any) against the pseudo-label map.
+      With no pseudo-labelled pixel at all it is an exact zero.
+
+    Args:
+        loss_weights (dict[str, float], optional): Weights of the student's
+            loss terms on pseudo labels by name (e.g.
+            ``{'aux.loss_ce': 0.0}``). Unlisted terms keep weight 1.
+            Defaults to None.
+        max_policy_pixels (int): At most this many pixels (a random subset)
+            feed the threshold policy's statistics per batch, which keeps
+            adaptive policies cheap on large images. Defaults to 65536.
+    """
+
+    def __init__(self, loss_weights: Optional[Dict[str, float]] = None,
+                 max_policy_pixels: int = 65536) -> None:
+        self.loss_weights = dict(loss_weights or {})
+        self.max_policy_pixels = max_policy_pixels
+
+    def num_classes(self, model: nn.Module) -> int:
+        head = getattr(model, 'decode_head', None)
+        if head is None or not hasattr(head, 'num_classes'):
+            raise AttributeError(f'{type(model).__name__} has no decode_head.num_classes; '
+                                 'set threshold.num_classes')
+        return int(head.num_classes)
+
+    @staticmethod
+    def ignore_index(model: nn.Module) -> int:
+        return int(getattr(model.decode_head, 'ignore_index', 255))
+
+    def supervised_loss(self, student, inputs, data_samples):
+        return student.loss(inputs, data_samples)
+
+    @torch.no_grad()
+    def predict_probs(self, model: nn.Module, inputs: Tensor, data_samples: List) -> Tensor:
+        """Softmax of ``model`` at the batch's padded input size, (N, C, H, W)."""
+        logits = model.encode_decode(inputs, [s.metainfo for s in data_samples])
+        if logits.shape[-2:] != inputs.shape[-2:]:
+            logits = F.interpolate(logits, size=inputs.shape[-2:], mode='bilinear',
+                                   align_corners=False)
+        return logits.softmax(dim=1)
+
+    @torch.no_grad()
+    def pseudo_labels(self, teacher, inputs, data_samples, threshold,
+                      reviewers: Sequence[nn.Module] = ()) -> List[PixelData]:
+        probs = self.predict_probs(teacher, inputs, data_samples)
+        if reviewers:  # historical teachers: average the class probabilities
+            for reviewer in reviewers:
+                probs = probs + self.predict_probs(reviewer, inputs, data_samples)
+            probs = probs / (1 + len(reviewers))
+        scores, labels = probs.max(dim=1)
+        valid = torch.zeros_like(scores, dtype=torch.bool)
+        for i, sample in enumerate(data_samples):
+            h, w = sample.metainfo['img_shape'][:2]
+            valid[i, :h, :w] = True
+        flat_scores, flat_labels = scores[valid], labels[valid]
+        if flat_scores.numel() > self.max_policy_pixels:
+            pick = torch.randperm(flat_scores.numel(), device=flat_scores.device)
+            pick = pick[:self.max_policy_pixels]
+            flat_scores, flat_labels = flat_scores[pick], flat_labels[pick]
+        threshold.update(flat_scores, flat_labels)
+        pseudo = []
+        for i in range(len(data_samples)):
+            weights = threshold(scores[i].flatten(), labels[i].flatten()).view_as(scores[i])
+            weights = weights * valid[i]
+            pseudo.append(PixelData(labels=labels[i][None], scores=scores[i][None],
+                                    weights=weights[None]))
+        return pseudo
+
+    @torch.no_grad()
+    def labeled_scores(self, teacher, inputs, data_samples) -> Tuple[Tensor, Tensor]:
+        """Teacher confidences of labeled pixels it classifies correctly."""
+        probs = self.predict_probs(teacher, inputs, data_samples)
+        scores, labels = probs.max(dim=1)
+        keep_scores, keep_labels = [], []
+        for i, sample in enumerate(data_samples):
+            gt = sample.gt_sem_seg.data[0].to(labels.device)
+            h, w = gt.shape
+            correct = labels[i, :h, :w] == gt
+            keep_scores.append(scores[i, :h, :w][correct])
+            keep_labels.append(labels[i, :h, :w][correct])
+        scores, labels = torch.cat(keep_scores), torch.cat(keep_labels)
+        if scores.numel() > self.max_policy_pixels:
+            pick = torch.randperm(scores.numel(), device=scores.device)[:self.max_policy_pixels]
+            scores, labels = scores[pick], labels[pick]
+        return scores, labels
+
+    def transfer(self, pseudo, source_samples, target_samples) -> List[PixelData]:
+        moved = []
+        for inst, src, dst in zip(pseudo, source_samples, target_samples):
+            like = inst.scores
+            matrix = homography_of(dst, like) @ torch.linalg.inv(homography_of(src, like))
+            src_h, src_w = src.metainfo['img_shape'][:2]
+            out_shape = tuple(dst.metainfo.get('pad_shape', dst.metainfo['img_shape'])[:2])
+            # Hard labels only: a pixel without weight 1 is "unknown" (-1).
+            labels = torch.where(inst.weights[0] >= 1, inst.labels[0],
+                                 torch.full_like(inst.labels[0], -1))
+            labels = warp_label_map(labels, matrix, out_shape, (src_h, src_w), -1)
+            dst_h, dst_w = dst.metainfo['img_shape'][:2]
+            labels[dst_h:, :] = -1
+            labels[:, dst_w:] = -1
+            moved.append(PixelData(labels=labels[None]))
+        return moved
+
+    def unsupervised_loss(self, student, inputs, data_samples, pseudo) -> Dict[str, Tensor]:
+        if not any(bool((p.labels >= 0).any()) for p in pseudo):
+            return dict(loss_pseudo=zero_like_graph(student))
+        ignore = self.ignore_index(student)
+        samples = []
+        for sample, inst in zip(data_samples, pseudo):
+            sample = sample.clone()
+            labels = inst.labels.clone()
+            labels[labels < 0] = ignore
+            h, w = inputs.shape[-2:]
+            sample.gt_sem_seg = PixelData(data=labels[:, :h, :w])
+            samples.append(sample)
+        losses = student.loss(inputs, samples)
+        unknown = set(self.loss_weights) - set(losses)
+        if unknown:
+            raise KeyError(f'SegmentationAdapter.loss_weights names {sorted(unknown)}, but '
+                           f'{type(student).__name__} returns the losses {sorted(losses)}')
+        return {k: scale_loss(finite_or_zero(v, student), self.loss_weights.get(k, 1.0))
+                for k, v in losses.items() if not k.endswith('acc_seg')}
+
+    def pseudo_label_stats(self, pseudo, num_classes: int) -> Dict[str, Tensor]:
+        count = torch.zeros(num_classes)
+        total = torch.zeros(num_classes)
+        for inst in pseudo:
+            kept = inst.weights[0] >= 1
+            labels = inst.labels[0][kept].cpu()
+            count += torch.bincount(labels, minlength=num_classes).float()
+            total.index_add_(0, labels, inst.scores[0][kept].float().cpu())
+        return dict(count=count, mean_score=total / count.clamp(min=1))
+
+    @torch.no_grad()
+    def pseudo_label_quality(self, pseudo, data_samples, num_classes: int) -> Dict[str, Tensor]:
+        """Pseudo-labelled pixels against hidden ground truth of the weak view."""
+        out = {k: torch.zeros(num_classes) for k in ('num_pseudo', 'tp', 'num_gt', 'num_gt_found')}
+        for inst, sample in zip(pseudo, data_samples):
+            if 'gt_sem_seg' not in sample:
+                raise KeyError(f'{sample.metainfo.get("img_path", "an unlabeled sample")} has '
+                               'no hidden ground truth: with hidden_gt=True the unlabeled '
+                               'pipeline needs LoadAnnotations and label maps')
+            gt = sample.gt_sem_seg.data[0].to(inst.labels.device)
+            h, w = gt.shape
+            labels = inst.labels[0, :h, :w]
+            kept = inst.weights[0, :h, :w] >= 1
+            known = gt < num_classes
+            correct = kept & known & (labels == gt)
+            for key, values in (('num_pseudo', labels[kept & known]), ('tp', labels[correct]),
+                                ('num_gt', gt[known]), ('num_gt_found', gt[correct])):
+                out[key] += torch.bincount(values.flatten().cpu(), minlength=num_classes).float()
+        return out

@@ -1,0 +1,89 @@
+"""SegmentationAdapter: pixel pseudo labels, moved between views, as a loss."""
+import numpy as np
+import torch
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+from ssl_dense.models.semi import FixedThreshold
+from ssl_dense.models.tasks import SegmentationAdapter, warp_label_map
+
+
+def _sample(h_matrix, img_shape, pad_shape=None):
+    sample = SegDataSample()
+    sample.set_metainfo(dict(homography_matrix=np.asarray(h_matrix, dtype=np.float32),
+                             img_shape=img_shape, pad_shape=pad_shape or img_shape))
+    return sample
+
+
+def test_warp_label_map_flip_resize_and_crop():
+    labels = torch.arange(12).view(3, 4)
+    flip = torch.tensor([[-1., 0., 4.], [0., 1., 0.], [0., 0., 1.]])
+    torch.testing.assert_close(warp_label_map(labels, flip, (3, 4), (3, 4), 255),
+                               labels.flip(-1))
+    # 2x upsampling: every source pixel becomes a 2x2 block.
+    up = torch.diag(torch.tensor([2., 2., 1.]))
+    out = warp_label_map(labels, up, (6, 8), (3, 4), 255)
+    torch.testing.assert_close(out, labels.repeat_interleave(2, 0).repeat_interleave(2, 1))
+    # A crop shifted right by 2: target pixels beyond the source are ignored.
+    shift = torch.tensor([[1., 0., -2.], [0., 1., 0.], [0., 0., 1.]])
+    out = warp_label_map(labels, shift, (3, 4), (3, 4), 255)
+    assert out[:, :2].tolist() == labels[:, 2:].tolist()
+    assert (out[:, 2:] == 255).all()
+    # Padding of the source (valid 2 rows of 3) is not a label.
+    out = warp_label_map(labels, torch.eye(3), (3, 4), (2, 4), 255)
+    assert (out[2] == 255).all() and out[:2].tolist() == labels[:2].tolist()
+
+
+class _FixedSegmentor(torch.nn.Module):
+    """Returns fixed logits; records the samples of its loss call."""
+
+    def __init__(self, logits, ignore_index=255):
+        super().__init__()
+        self.logits = logits
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.decode_head = torch.nn.Module()
+        self.decode_head.num_classes = logits.shape[1]
+        self.decode_head.ignore_index = ignore_index
+
+    def encode_decode(self, inputs, metas):
+        return self.logits
+
+    def loss(self, inputs, samples):
+        self.samples = samples
+        return {'decode.loss_ce': self.w * 1.0, 'decode.acc_seg': torch.tensor(50.0)}
+
+
+def test_pseudo_labels_threshold_transfer_and_loss():
+    # Two classes on a 2x4 image; confidences 0.9 left half, 0.6 right half.
+    probs = torch.tensor([[[0.9, 0.9, 0.6, 0.4], [0.9, 0.9, 0.6, 0.4]]])
+    logits = torch.log(torch.stack([probs, 1 - probs], dim=1))
+    teacher = _FixedSegmentor(logits)
+    adapter = SegmentationAdapter()
+    weak = _sample(np.eye(3), (2, 4))
+    pseudo = adapter.pseudo_labels(teacher, torch.zeros(1, 3, 2, 4), [weak],
+                                   FixedThreshold(2, thr=0.8))
+    assert pseudo[0].labels[0].tolist() == [[0, 0, 0, 1], [0, 0, 0, 1]]
+    assert pseudo[0].weights[0].tolist() == [[1, 1, 0, 0], [1, 1, 0, 0]]
+    stats = adapter.pseudo_label_stats(pseudo, 2)
+    assert stats['count'].tolist() == [4.0, 0.0]
+    # Strong view: horizontally flipped. Kept pixels land on the right.
+    strong = _sample([[-1, 0, 4], [0, 1, 0], [0, 0, 1]], (2, 4))
+    moved = adapter.transfer(pseudo, [weak], [strong])
+    assert moved[0].labels[0].tolist() == [[-1, -1, 0, 0], [-1, -1, 0, 0]]
+    student = _FixedSegmentor(logits)
+    losses = adapter.unsupervised_loss(student, torch.zeros(1, 3, 2, 4), [strong], moved)
+    assert student.samples[0].gt_sem_seg.data.tolist() == [[[255, 255, 0, 0], [255, 255, 0, 0]]]
+    assert set(losses) == {'decode.loss_ce'} and losses['decode.loss_ce'].requires_grad
+    # Hidden ground truth: right half is class 1, so 4 of 4 kept pixels are right.
+    weak.gt_sem_seg = PixelData(data=torch.tensor([[[0, 0, 1, 1], [0, 0, 1, 255]]]))
+    q = adapter.pseudo_label_quality(pseudo, [weak], 2)
+    assert q['tp'].tolist() == [4.0, 0.0] and q['num_gt'].tolist() == [4.0, 3.0]
+
+
+def test_no_pseudo_pixel_gives_exact_zero_loss():
+    adapter = SegmentationAdapter()
+    student = _FixedSegmentor(torch.zeros(1, 2, 2, 2))
+    moved = [PixelData(labels=torch.full((1, 2, 2), -1))]
+    losses = adapter.unsupervised_loss(student, torch.zeros(1, 3, 2, 2),
+                                       [_sample(np.eye(3), (2, 2))], moved)
+    assert losses['loss_pseudo'].item() == 0.0 and losses['loss_pseudo'].requires_grad
