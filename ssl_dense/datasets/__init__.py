@@ -1,6 +1,8 @@
+from .segmentation import CamVidDataset, LoadSegAnnotationsChecked
 from .semi_dataset import LabeledUnlabeledSampler, SemiDataset
 from .transforms import AlbuPhotometric, LoadImageChecked, MultiView
 
 __all__ = [
-    'MultiView', 'LoadImageChecked', 'AlbuPhotometric', 'SemiDataset', 'LabeledUnlabeledSampler'
+    'MultiView', 'LoadImageChecked', 'AlbuPhotometric', 'SemiDataset', 'LabeledUnlabeledSampler',
+    'CamVidDataset', 'LoadSegAnnotationsChecked'
 ]

@@ -1,0 +1,87 @@
+"""Segmentation data: CamVid, and label maps checked as they are loaded."""
+from typing import Optional
+
+import numpy as np
+from mmseg.datasets import BaseSegDataset
+from mmseg.datasets.transforms import LoadAnnotations
+
+from ssl_dense.registry import DATASETS, TRANSFORMS
+
+__all__ = ['CamVidDataset', 'LoadSegAnnotationsChecked']
+
+
+@DATASETS.register_module()
+class CamVidDataset(BaseSegDataset):
+    """CamVid road scenes, SegNet version (11 classes; value 11 is void).
+
+    Images ``<img_path>/<name>.jpg`` (or ``.png`` with ``img_suffix``), label
+    maps ``<seg_map_path>/<name>.png`` with values 0-10 and 11 for void.
+    Void keeps the value 11: set the decode head's and the metric's
+    ``ignore_index`` to 11 (the configs in ``configs/_base_/datasets``
+    do). ``ann_file`` may list the image names of a split (one per line, as
+    written by ``tools/split_dataset.py``); without it every image of the
+    folder is used.
+
+    An empty folder or split is an error that names it.
+    """
+
+    METAINFO = dict(
+        classes=('Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'SignSymbol', 'Fence',
+                 'Car', 'Pedestrian', 'Bicyclist'),
+        palette=[[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222],
+                 [128, 128, 0], [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0],
+                 [0, 128, 192]])
+    VOID = 11
+
+    def __init__(self, img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
+                 **kwargs) -> None:
+        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
+                         reduce_zero_label=False, **kwargs)
+
+    def load_data_list(self):
+        data_list = super().load_data_list()
+        if not data_list:
+            where = self.ann_file or self.data_prefix.get('img_path')
+            raise ValueError(f'{type(self).__name__}: no image with suffix '
+                             f'{self.img_suffix!r} in {where}')
+        return data_list
+
+
+@TRANSFORMS.register_module()
+class LoadSegAnnotationsChecked(LoadAnnotations):
+    """mmseg's ``LoadAnnotations`` that checks each label map as it loads.
+
+    A label map whose size differs from its image's, or that holds a value
+    that is neither a class index (``0 .. num_classes - 1``) nor
+    ``ignore_index``, raises a ``ValueError`` naming the file and the values,
+    instead of training silently on wrong labels.
+
+    Args:
+        num_classes (int): Number of classes.
+        ignore_index (int): The one extra allowed value (void).
+            Defaults to 255.
+        **kwargs: Passed to mmseg's ``LoadAnnotations``.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = 255, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+
+    def _load_seg_map(self, results: dict) -> None:
+        super()._load_seg_map(results)
+        seg = results['gt_seg_map']
+        path = results.get('seg_map_path', 'a label map')
+        img_shape: Optional[tuple] = results.get('img_shape') or (
+            results['img'].shape[:2] if 'img' in results else None)
+        if img_shape is not None and tuple(seg.shape[:2]) != tuple(img_shape[:2]):
+            raise ValueError(f'{path}: label map is {seg.shape[1]}x{seg.shape[0]} but its image '
+                             f'{results.get("img_path", "")} is {img_shape[1]}x{img_shape[0]}')
+        values = np.unique(seg)
+        bad = values[(values >= self.num_classes) & (values != self.ignore_index)]
+        if bad.size:
+            raise ValueError(f'{path}: label values {bad.tolist()} are not classes '
+                             f'0..{self.num_classes - 1} nor the ignore value {self.ignore_index}')
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(num_classes={self.num_classes}, '
+                f'ignore_index={self.ignore_index})')
