@@ -1,0 +1,65 @@
+"""CamVid data and checked label maps: real fixture images, bad inputs named."""
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from mmengine.registry import DefaultScope
+
+from ssl_dense.datasets import CamVidDataset, LoadSegAnnotationsChecked
+from tests.conftest import REPO_ROOT
+
+CAMVID = f'{REPO_ROOT}/tests/data/camvid'
+
+
+def _pipeline():
+    return [dict(type='LoadImageFromFile'),
+            dict(type='ssl_dense.LoadSegAnnotationsChecked', num_classes=11, ignore_index=11)]
+
+
+def test_camvid_dataset_loads_images_and_checked_label_maps():
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        prefix = dict(img_path='train', seg_map_path='trainannot')
+        ds = CamVidDataset(data_root=CAMVID, data_prefix=prefix, pipeline=_pipeline())
+        assert len(ds) == 4 and ds.metainfo['classes'][3] == 'Road'
+        item = ds[0]
+    assert item['gt_seg_map'].shape == item['img'].shape[:2] == (360, 480)
+    assert set(np.unique(item['gt_seg_map'])) <= set(range(12))
+
+
+def _copy(tmp_path):
+    root = tmp_path / 'camvid'
+    shutil.copytree(CAMVID, root)
+    return root
+
+
+def test_label_values_outside_the_classes_are_named(tmp_path):
+    root = _copy(tmp_path)
+    path = root / 'trainannot' / '0001TP_006690.png'
+    seg = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    seg[0, 0] = 42
+    cv2.imwrite(str(path), seg)
+    t = LoadSegAnnotationsChecked(num_classes=11, ignore_index=11)
+    with pytest.raises(ValueError, match=r'0001TP_006690.png: label values \[42\]'):
+        t(dict(seg_map_path=str(path), img_shape=(360, 480), reduce_zero_label=False,
+               seg_fields=[]))
+
+
+def test_label_map_of_another_size_is_named(tmp_path):
+    root = _copy(tmp_path)
+    path = root / 'trainannot' / '0001TP_006720.png'
+    seg = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(path), seg[:100])
+    t = LoadSegAnnotationsChecked(num_classes=11, ignore_index=11)
+    with pytest.raises(ValueError, match=r'0001TP_006720.png: label map is 480x100 but its '
+                                         r'image .* is 480x360'):
+        t(dict(seg_map_path=str(path), img_path='x.jpg', img_shape=(360, 480),
+               reduce_zero_label=False, seg_fields=[]))
+
+
+def test_empty_folder_is_named(tmp_path):
+    (tmp_path / 'unlabeled').mkdir()
+    with pytest.raises(ValueError, match=r'no image with suffix .\.jpg. in .*unlabeled'):
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            CamVidDataset(data_root=str(tmp_path), data_prefix=dict(img_path='unlabeled'),
+                          pipeline=[])
