@@ -33,6 +33,12 @@ class MultiView(BaseTransform):
             packs the view (e.g. ``PackDetInputs``).
         branches (Sequence[str], optional): All branch names of the
             semi-supervised model. Defaults to the keys of ``views``.
+        shared (list[dict], optional): Transforms run once, before the
+            sample is copied into the views, so every view inherits their
+            result (e.g. UniMatch's weak and strong views share one random
+            crop and flip; the strong one only adds photometric noise). The
+            homography they record is the start of every view's. Defaults
+            to None.
 
     Returns (from :meth:`transform`):
         dict: ``{'inputs': {branch: tensor or None}, 'data_samples': {branch:
@@ -45,7 +51,8 @@ class MultiView(BaseTransform):
     """
 
     def __init__(self, views: Dict[str, List[ConfigType]],
-                 branches: Optional[Sequence[str]] = None) -> None:
+                 branches: Optional[Sequence[str]] = None,
+                 shared: Optional[List[ConfigType]] = None) -> None:
         if not views:
             raise ValueError('MultiView needs at least one view')
         self.branches = list(branches) if branches is not None else list(views)
@@ -54,13 +61,18 @@ class MultiView(BaseTransform):
             raise KeyError(f'views {unknown} are not in branches {self.branches}; add them to '
                            'branches (the model reads the same names)')
         self.views = {name: Compose(pipeline) for name, pipeline in views.items()}
+        self.shared = Compose(shared) if shared else None
 
     def transform(self, results: dict) -> dict:
         out: dict = dict(inputs={b: None for b in self.branches},
                          data_samples={b: None for b in self.branches})
+        results = dict(results, homography_matrix=np.eye(3, dtype=np.float32))
+        if self.shared is not None:
+            results = self.shared(results)
+            if results is None:  # a transform asked to skip the sample
+                return None
         for name, pipeline in self.views.items():
             view = copy.deepcopy(results)
-            view['homography_matrix'] = np.eye(3, dtype=np.float32)
             packed = pipeline(view)
             if packed is None:  # a transform asked to skip the sample
                 return None
@@ -75,7 +87,8 @@ class MultiView(BaseTransform):
 
     def __repr__(self) -> str:
         views = ', '.join(f'{k}: {v!r}' for k, v in self.views.items())
-        return f'{type(self).__name__}(branches={self.branches}, views={{{views}}})'
+        return (f'{type(self).__name__}(branches={self.branches}, shared={self.shared!r}, '
+                f'views={{{views}}})')
 
 
 @TRANSFORMS.register_module()

@@ -38,6 +38,22 @@ def test_views_record_their_own_transforms():
     assert out['inputs']['strong'].shape == (3, 240, 320)
 
 
+def test_shared_transforms_run_once_for_all_views():
+    crop = dict(type='RandomCrop', crop_size=(100, 120))  # (width, height)
+    t = MultiView(shared=[crop], views=dict(
+        weak=[dict(type='PackDetInputs', meta_keys=KEYS)],
+        strong=[dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+                dict(type='PackDetInputs', meta_keys=KEYS)]))
+    out = t(_load())
+    weak = out['data_samples']['weak'].homography_matrix
+    strong = out['data_samples']['strong'].homography_matrix
+    # One crop (a translation) for both; the strong view flips it as well.
+    assert weak[0, 0] == 1 and weak[0, 2] <= 0 and weak[1, 2] <= 0
+    np.testing.assert_allclose(strong, np.array([[-1, 0, 100], [0, 1, 0], [0, 0, 1]]) @ weak)
+    np.testing.assert_array_equal(out['inputs']['strong'].numpy(),
+                                  out['inputs']['weak'].flip(-1).numpy())
+
+
 def test_missing_homography_meta_key_names_the_view():
     t = MultiView(views=dict(weak=[dict(type='PackDetInputs', meta_keys=('img_shape', ))]))
     with pytest.raises(KeyError, match="view 'weak' .*BloodImage_00001.jpg.*meta_keys"):
