@@ -1,4 +1,8 @@
-"""Split a COCO json into labeled and unlabeled parts for semi-supervised training.
+"""Split a dataset into labeled and unlabeled parts for semi-supervised training.
+
+The input is a COCO json (detection, pose) or a folder of images
+(segmentation: the parts are text files of image names, as mmseg's
+``ann_file`` expects).
 
 Examples::
 
@@ -7,13 +11,18 @@ Examples::
         --percent 10 --seed 1 --folds 3 --out-dir data/bccd/annotations/semi
     # exactly 20 labeled images
     python tools/split_dataset.py train.json --count 20 --seed 1
+    # 1/8 of the CamVid train images, 3 folds -> camvid/splits/train.1-8.seed1.labeled.txt ...
+    python tools/split_dataset.py data/camvid/train --fraction 1/8 --folds 3 \\
+        --out-dir data/camvid/splits
 
 For each fold ``k`` (seed ``seed + k``) it writes
 ``<stem>.<tag>.seed<s>.labeled.json`` (the chosen images and their
 annotations) and ``<stem>.<tag>.seed<s>.unlabeled.json`` (the other images,
 without annotations; ``--keep-unlabeled-annotations`` keeps them for analysis
-only, e.g. pseudo-label precision). Both keep ``categories``. Images are drawn
-without replacement, so the two parts are disjoint and cover the input.
+only, e.g. pseudo-label precision). Both keep ``categories``. For a folder,
+``<folder>.<tag>.seed<s>.{labeled,unlabeled}.txt`` list image names without
+suffix. Images are drawn without replacement, so the two parts are disjoint
+and cover the input.
 """
 import argparse
 import json
@@ -55,11 +64,29 @@ def split_coco(coco: Dict, num_labeled: int, seed: int,
     return parts[0], parts[1]
 
 
+def split_names(names: List[str], num_labeled: int, seed: int) -> Tuple[List[str], List[str]]:
+    """Return (labeled, unlabeled) name lists, each in input order."""
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.choice(len(names), size=num_labeled, replace=False).tolist())
+    return ([n for i, n in enumerate(names) if i in chosen],
+            [n for i, n in enumerate(names) if i not in chosen])
+
+
+def _fraction(text: str) -> float:
+    try:
+        num, den = (float(v) for v in text.split('/')) if '/' in text else (float(text), 1.0)
+        return num / den
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f'expected a fraction like 1/8, got {text!r}')
+
+
 def main(argv=None) -> List[str]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('ann_file', help='COCO json to split')
+    parser.add_argument('ann_file', help='COCO json, or folder of images, to split')
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument('--percent', type=float, help='labeled share of images, in (0, 100)')
+    group.add_argument('--fraction', type=_fraction,
+                       help='labeled share as a fraction, e.g. 1/8 (tag "1-8")')
     group.add_argument('--count', type=int, help='number of labeled images')
     parser.add_argument('--seed', type=int, default=1, help='seed of the first fold')
     parser.add_argument('--folds', type=int, default=1,
@@ -67,7 +94,10 @@ def main(argv=None) -> List[str]:
     parser.add_argument('--out-dir', help='output folder (default: next to ann_file)')
     parser.add_argument('--keep-unlabeled-annotations', action='store_true',
                         help='keep annotations in the unlabeled json (analysis only)')
+    parser.add_argument('--img-suffix', default='.jpg', help='image suffix in folder mode')
     args = parser.parse_args(argv)
+    if osp.isdir(args.ann_file):
+        return _split_folder(parser, args)
 
     try:
         with open(args.ann_file) as f:
@@ -76,20 +106,7 @@ def main(argv=None) -> List[str]:
         parser.error(f'cannot read COCO json {args.ann_file}: {err}')
     if not coco.get('categories'):
         parser.error(f'{args.ann_file} has no categories')
-    num_images = len(coco.get('images') or [])
-    if args.percent is not None:
-        if not 0 < args.percent < 100:
-            parser.error(f'--percent must be in (0, 100), got {args.percent}')
-        num_labeled = max(1, round(num_images * args.percent / 100))
-        tag = f'{args.percent:g}pct'
-    else:
-        num_labeled = args.count
-        tag = f'{args.count}img'
-    if not 1 <= num_labeled < num_images:
-        parser.error(f'{args.ann_file} has {num_images} images; cannot label {num_labeled} '
-                     'and leave at least one unlabeled')
-    if args.folds < 1:
-        parser.error(f'--folds must be >= 1, got {args.folds}')
+    num_labeled, tag = _num_labeled(parser, args, len(coco.get('images') or []))
 
     out_dir = args.out_dir or osp.dirname(osp.abspath(args.ann_file))
     os.makedirs(out_dir, exist_ok=True)
@@ -107,6 +124,54 @@ def main(argv=None) -> List[str]:
         print(f'seed {seed}: {len(labeled["images"])} labeled images '
               f'({len(labeled["annotations"])} annotations), {len(unlabeled["images"])} '
               f'unlabeled -> {out_dir}/{stem}.{tag}.seed{seed}.*.json')
+    return written
+
+
+def _num_labeled(parser, args, num_images: int) -> Tuple[int, str]:
+    """Number of labeled images and the file-name tag of the split."""
+    if args.percent is not None:
+        if not 0 < args.percent < 100:
+            parser.error(f'--percent must be in (0, 100), got {args.percent}')
+        num_labeled = max(1, round(num_images * args.percent / 100))
+        tag = f'{args.percent:g}pct'
+    elif args.fraction is not None:
+        if not 0 < args.fraction < 1:
+            parser.error(f'--fraction must be in (0, 1), got {args.fraction:g}')
+        num_labeled = max(1, round(num_images * args.fraction))
+        tag = f'1-{round(1 / args.fraction)}' if abs(
+            1 / args.fraction - round(1 / args.fraction)) < 1e-9 else f'{args.fraction:g}'
+    else:
+        num_labeled = args.count
+        tag = f'{args.count}img'
+    if not 1 <= num_labeled < num_images:
+        parser.error(f'{args.ann_file} has {num_images} images; cannot label {num_labeled} '
+                     'and leave at least one unlabeled')
+    if args.folds < 1:
+        parser.error(f'--folds must be >= 1, got {args.folds}')
+    return num_labeled, tag
+
+
+def _split_folder(parser, args) -> List[str]:
+    """Folder mode: text files of image names (no suffix), for mmseg ann_file."""
+    suffix = args.img_suffix
+    names = sorted(f[:-len(suffix)] for f in os.listdir(args.ann_file) if f.endswith(suffix))
+    if not names:
+        parser.error(f'no image with suffix {suffix!r} in {args.ann_file}')
+    num_labeled, tag = _num_labeled(parser, args, len(names))
+    folder = osp.basename(osp.normpath(args.ann_file))
+    out_dir = args.out_dir or osp.dirname(osp.abspath(args.ann_file))
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for fold in range(args.folds):
+        seed = args.seed + fold
+        parts = split_names(names, num_labeled, seed)
+        for name, part in zip(('labeled', 'unlabeled'), parts):
+            path = osp.join(out_dir, f'{folder}.{tag}.seed{seed}.{name}.txt')
+            with open(path, 'w') as f:
+                f.write('\n'.join(part) + '\n')
+            written.append(path)
+        print(f'seed {seed}: {len(parts[0])} labeled, {len(parts[1])} unlabeled images -> '
+              f'{out_dir}/{folder}.{tag}.seed{seed}.*.txt')
     return written
 
 

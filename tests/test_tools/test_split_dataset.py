@@ -55,3 +55,27 @@ def test_count_and_bad_requests(tmp_path, capsys):
     with pytest.raises(SystemExit):
         tool.main([str(tmp_path / 'broken.json'), '--count', '1'])
     assert 'broken.json' in capsys.readouterr().err
+
+
+def test_folder_split_writes_name_lists_for_mmseg(tmp_path):
+    tool = load_script('tools/split_dataset.py')
+    out = tmp_path / 'splits'
+    written = tool.main([f'{REPO_ROOT}/tests/data/camvid/train', '--fraction', '1/4', '--folds',
+                         '2', '--out-dir', str(out)])
+    assert [p.split('/')[-1] for p in written] == [
+        'train.1-4.seed1.labeled.txt', 'train.1-4.seed1.unlabeled.txt',
+        'train.1-4.seed2.labeled.txt', 'train.1-4.seed2.unlabeled.txt']
+    labeled = (out / 'train.1-4.seed1.labeled.txt').read_text().split()
+    unlabeled = (out / 'train.1-4.seed1.unlabeled.txt').read_text().split()
+    assert len(labeled) == 1 and len(unlabeled) == 3
+    assert sorted(labeled + unlabeled) == ['0001TP_006690', '0001TP_006720', '0001TP_006750',
+                                           '0001TP_006780']
+    # The lists work as an mmseg ann_file.
+    from mmengine.registry import DefaultScope
+
+    from ssl_dense.datasets import CamVidDataset
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        ds = CamVidDataset(data_root=f'{REPO_ROOT}/tests/data/camvid',
+                           ann_file=str(out / 'train.1-4.seed1.unlabeled.txt'),
+                           data_prefix=dict(img_path='train'), pipeline=[])
+    assert len(ds) == 3
