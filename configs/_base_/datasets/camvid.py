@@ -1,0 +1,60 @@
+# CamVid road scenes (SegNet version, 11 classes, void = 11), 480x360.
+# Set up data/camvid with tools/dataset_converters/prepare_camvid.py (it links
+# the images and writes the seeded 1/8 and 1/4 splits to data/camvid/splits).
+# Labels: 0-10 classes, 11 void (the model's ignore_index must be 11 too).
+# Geometric transforms are mmdet's: they also record `homography_matrix`,
+# which the semi-supervised recipes need to move pseudo labels between views.
+dataset_type = 'ssl_dense.CamVidDataset'
+data_root = 'data/camvid/'
+img_scale = (480, 360)
+crop_size = (256, 256)  # (width, height)
+meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor',
+             'flip', 'flip_direction', 'reduce_zero_label', 'homography_matrix')
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ssl_dense.LoadSegAnnotationsChecked', num_classes=11, ignore_index=11),
+    dict(type='mmdet.RandomResize', scale=img_scale, ratio_range=(0.5, 1.5), keep_ratio=True),
+    dict(type='mmdet.RandomCrop', crop_size=crop_size),
+    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(type='PackSegInputs', meta_keys=meta_keys),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='ssl_dense.LoadSegAnnotationsChecked', num_classes=11, ignore_index=11),
+    dict(type='PackSegInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        _scope_='mmseg',
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix=dict(img_path='train', seg_map_path='trainannot'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        _scope_='mmseg',
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix=dict(img_path='val', seg_map_path='valannot'),
+        pipeline=test_pipeline))
+test_dataloader = dict(
+    val_dataloader,
+    dataset=dict(val_dataloader['dataset'], data_prefix=dict(img_path='test',
+                                                             seg_map_path='testannot')))
+val_evaluator = dict(type='mmseg.IoUMetric', iou_metrics=['mIoU'], ignore_index=11)
+test_evaluator = val_evaluator
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='mmseg.SegLocalVisualizer', vis_backends=vis_backends,
+                  name='visualizer')
