@@ -32,6 +32,9 @@ model = dict(
         ignore_index=ignore_index,
         norm_cfg=dict(type='BN', requires_grad=True),
         align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+        # Mean over all pixels, ignored ones included (as UniMatch divides by
+        # the valid pixels, not only the confident ones).
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
+                         avg_non_ignore=False)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

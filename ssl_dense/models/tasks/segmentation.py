@@ -15,21 +15,22 @@ __all__ = ['SegmentationAdapter', 'warp_label_map']
 
 
 def warp_label_map(labels: Tensor, matrix: Tensor, out_shape: Tuple[int, int],
-                   valid_shape: Tuple[int, int], ignore_index: int) -> Tensor:
-    """Move a label map from one view to another (nearest neighbour).
+                   valid_shape: Tuple[int, int], ignore_index) -> Tensor:
+    """Move a label map (or any per-pixel map) from one view to another
+    (nearest neighbour).
 
     Args:
-        labels (Tensor): Integer labels of the source view, shape (H, W).
+        labels (Tensor): Per-pixel values of the source view, shape (H, W).
         matrix (Tensor): 3x3 homography from source-view pixel coordinates
             to target-view pixel coordinates.
         out_shape (tuple[int, int]): (H, W) of the target map.
         valid_shape (tuple[int, int]): (H, W) of the source view's image
             inside ``labels`` (the rest is batch padding).
-        ignore_index (int): Label of target pixels with no source pixel
-            (outside the source image, or in its padding).
+        ignore_index (int or float): Value of target pixels with no source
+            pixel (outside the source image, or in its padding).
 
     Returns:
-        Tensor: Long labels of shape ``out_shape``.
+        Tensor: Values of shape ``out_shape``, dtype of ``labels``.
     """
     h, w = out_shape
     src_h, src_w = labels.shape
@@ -152,15 +153,19 @@ class SegmentationAdapter(BaseTaskAdapter):
             like = inst.scores
             matrix = homography_of(dst, like) @ torch.linalg.inv(homography_of(src, like))
             src_h, src_w = src.metainfo['img_shape'][:2]
-            out_shape = tuple(dst.metainfo.get('pad_shape', dst.metainfo['img_shape'])[:2])
+            out_shape = tuple((dst.metainfo.get('pad_shape') or dst.metainfo['img_shape'])[:2])
             # Hard labels only: a pixel without weight 1 is "unknown" (-1).
             labels = torch.where(inst.weights[0] >= 1, inst.labels[0],
                                  torch.full_like(inst.labels[0], -1))
             labels = warp_label_map(labels, matrix, out_shape, (src_h, src_w), -1)
+            scores = warp_label_map(inst.scores[0], matrix, out_shape, (src_h, src_w), 0)
             dst_h, dst_w = dst.metainfo['img_shape'][:2]
             labels[dst_h:, :] = -1
             labels[:, dst_w:] = -1
-            moved.append(PixelData(labels=labels[None]))
+            kept = labels >= 0
+            moved.append(PixelData(labels=labels.clamp(min=0)[None] * kept + (-1) * ~kept,
+                                   scores=(scores * kept)[None],
+                                   weights=kept.to(scores.dtype)[None]))
         return moved
 
     def unsupervised_loss(self, student, inputs, data_samples, pseudo) -> Dict[str, Tensor]:
@@ -168,12 +173,15 @@ class SegmentationAdapter(BaseTaskAdapter):
             return dict(loss_pseudo=zero_like_graph(student))
         ignore = self.ignore_index(student)
         samples = []
+        h, w = inputs.shape[-2:]
         for sample, inst in zip(data_samples, pseudo):
             sample = sample.clone()
-            labels = inst.labels.clone()
-            labels[labels < 0] = ignore
-            h, w = inputs.shape[-2:]
-            sample.gt_sem_seg = PixelData(data=labels[:, :h, :w])
+            # The label map covers the padded input exactly (mmseg resizes
+            # logits to the label map's size); padding is ignored.
+            labels = torch.full((1, h, w), ignore, dtype=torch.long, device=inst.labels.device)
+            src = inst.labels[:, :h, :w]
+            labels[:, :src.shape[1], :src.shape[2]] = torch.where(src >= 0, src, ignore)
+            sample.gt_sem_seg = PixelData(data=labels)
             samples.append(sample)
         losses = student.loss(inputs, samples)
         unknown = set(self.loss_weights) - set(losses)
