@@ -110,3 +110,43 @@ def test_state_dict_round_trip(cls):
     assert torch.equal(restored.thresholds(), policy.thresholds())
     probe_scores, probe_labels = torch.rand(20), torch.randint(0, 3, (20, ))
     assert torch.equal(restored(probe_scores, probe_labels), policy(probe_scores, probe_labels))
+
+
+def test_entropy_percentile_drops_a_shrinking_share():
+    from ssl_dense.models.semi import EntropyPercentileThreshold
+    policy = EntropyPercentileThreshold(2, max_iters=4, start_percent=20.0)
+    assert policy.score_type == 'certainty'
+    scores = (torch.arange(100) + 0.5) / 100
+    labels = torch.zeros(100, dtype=torch.long)
+    kept = []
+    for _ in range(5):
+        policy.update(scores, labels)
+        kept.append(int(policy(scores, labels).sum()))
+    # 20 %, 15 %, 10 %, 5 %, then 0 % of 100 scores dropped.
+    assert kept == [80, 85, 90, 95, 100]
+    state = policy.state_dict()
+    again = EntropyPercentileThreshold(2, max_iters=4)
+    again.load_state_dict(state)
+    assert again.drop_percent() == 0.0
+
+
+def test_global_max_threshold_follows_the_classes_best_scores():
+    from ssl_dense.models.semi import GlobalMaxThreshold
+    policy = GlobalMaxThreshold(3, init_thr=0.85, momentum=0.5)
+    scores = torch.tensor([0.2, 0.9, 0.5, 0.7])
+    labels = torch.tensor([0, 0, 1, 1])  # class maxima 0.9 and 0.7; class 2 absent
+    policy.update(scores, labels)
+    assert policy.thresholds().tolist() == pytest.approx([0.825] * 3)
+    assert policy(scores, labels).tolist() == [0.0, 1.0, 0.0, 0.0]
+
+
+def test_detection_refuses_a_policy_that_needs_entropies():
+    from mmengine.config import Config
+
+    from ssl_dense.registry import MODELS
+    cfg = Config.fromfile('configs/mean_teacher/'
+                          'mean-teacher_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py')
+    cfg.model.model.backbone.init_cfg = None
+    cfg.model.threshold = dict(type='EntropyPercentileThreshold', max_iters=10)
+    with pytest.raises(ValueError, match="needs 'certainty' scores, which DetectionAdapter"):
+        MODELS.build(cfg.model)

@@ -1,12 +1,13 @@
 from .adapter import BaseTaskAdapter
 from .ema import BUFFER_POLICIES, TeacherEMA
 from .thresholds import (AdaptiveThreshold, BaseThreshold, DualThreshold,
-                         FixedThreshold, GMMThreshold, gmm_1d_threshold,
-                         kmeans_1d)
+                         EntropyPercentileThreshold, FixedThreshold, GlobalMaxThreshold,
+                         GMMThreshold, gmm_1d_threshold, kmeans_1d)
 from .teacher_student import DEFAULT_BRANCHES, MultiViewPreprocessor, TeacherStudent
 
 __all__ = [
     'TeacherEMA', 'BUFFER_POLICIES', 'BaseThreshold', 'FixedThreshold', 'AdaptiveThreshold',
-    'DualThreshold', 'GMMThreshold', 'kmeans_1d', 'gmm_1d_threshold', 'BaseTaskAdapter',
+    'DualThreshold', 'GMMThreshold', 'EntropyPercentileThreshold', 'GlobalMaxThreshold',
+    'kmeans_1d', 'gmm_1d_threshold', 'BaseTaskAdapter',
     'TeacherStudent', 'MultiViewPreprocessor', 'DEFAULT_BRANCHES'
 ]

@@ -22,6 +22,10 @@ class BaseTaskAdapter:
     models (mmdet detectors, mmseg segmentors, mmpose estimators).
     """
 
+    #: Kinds of scores the adapter can give threshold policies (see
+    #: ``BaseThreshold.score_type``).
+    score_types: Tuple[str, ...] = ('confidence', )
+
     def num_classes(self, model: nn.Module) -> int:
         """Number of classes of ``model`` (sizes the threshold policy)."""
         raise NotImplementedError

@@ -131,6 +131,11 @@ class TeacherStudent(BaseModel):
         threshold = dict(threshold or dict(type='FixedThreshold', thr=0.7), _scope_='ssl_dense')
         threshold.setdefault('num_classes', self.adapter.num_classes(student))
         self.threshold = THRESHOLDS.build(threshold)
+        score_type = getattr(self.threshold, 'score_type', 'confidence')
+        if score_type not in self.adapter.score_types:
+            raise ValueError(f'{type(self.threshold).__name__} needs {score_type!r} scores, which '
+                             f'{type(self.adapter).__name__} does not give (it gives '
+                             f'{list(self.adapter.score_types)})')
         self.unsup_weight = float(unsup_weight)
         self.predict_on = predict_on
         self.hidden_gt = hidden_gt

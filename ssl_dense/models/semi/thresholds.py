@@ -27,7 +27,8 @@ from torch import Tensor
 from ssl_dense.registry import THRESHOLDS
 
 __all__ = ['BaseThreshold', 'FixedThreshold', 'AdaptiveThreshold', 'DualThreshold',
-           'GMMThreshold', 'kmeans_1d', 'gmm_1d_threshold']
+           'GMMThreshold', 'EntropyPercentileThreshold', 'GlobalMaxThreshold', 'kmeans_1d',
+           'gmm_1d_threshold']
 
 
 def _gather(*tensors: Tensor):
@@ -47,6 +48,11 @@ class BaseThreshold(nn.Module):
     #: Whether the policy learns from teacher predictions on labeled data
     #: (:meth:`update_labeled`); the model then runs the teacher on them.
     needs_labeled = False
+    #: What ``scores`` the policy expects: ``'confidence'`` (max class
+    #: probability, or a detector's box score) or ``'certainty'``
+    #: (``1 - entropy / log(num_classes)`` of the class distribution, which
+    #: only adapters with full distributions, such as segmentation, provide).
+    score_type = 'confidence'
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
@@ -393,3 +399,102 @@ class GMMThreshold(_ScoreBank):
                 thr = gmm_1d_threshold(self._scores_of(c))
                 if thr is not None:
                     self.thr[c] = min(max(thr, self.min_thr), self.max_thr)
+
+
+@THRESHOLDS.register_module()
+class EntropyPercentileThreshold(BaseThreshold):
+    """Drop the most uncertain share of predictions, a share that shrinks
+    over training (U2PL).
+
+    At update ``t`` of ``max_iters``, the ``start_percent * (1 - t /
+    max_iters)`` % of the batch's predictions with the highest entropy are
+    dropped and all others kept (U2PL: 20 % at the start, 0 % at the end).
+    Scores are certainties, ``1 - entropy / log(num_classes)``
+    (``score_type = 'certainty'``); the adapter computes them.
+
+    Args:
+        num_classes (int): Number of classes.
+        max_iters (int): Training iterations (one update per iteration).
+        start_percent (float): Share dropped at the start, in percent.
+            Defaults to 20.
+    """
+
+    score_type = 'certainty'
+
+    def __init__(self, num_classes: int, max_iters: int, start_percent: float = 20.0) -> None:
+        super().__init__(num_classes)
+        if max_iters < 1 or not 0.0 <= start_percent < 100.0:
+            raise ValueError(f'need max_iters >= 1 and 0 <= start_percent < 100, got '
+                             f'{max_iters}, {start_percent}')
+        self.max_iters, self.start_percent = max_iters, start_percent
+        self.register_buffer('num_updates', torch.zeros((), dtype=torch.long))
+        self.register_buffer('thr', torch.zeros(()))
+
+    def drop_percent(self) -> float:
+        """Share (percent) of predictions dropped at the current update."""
+        progress = min(self.num_updates.item() / self.max_iters, 1.0)
+        return self.start_percent * (1.0 - progress)
+
+    def thresholds(self) -> Tensor:
+        return self.thr.expand(self.num_classes)
+
+    def forward(self, scores: Tensor, labels: Tensor) -> Tensor:
+        self._check(scores, labels)
+        return (scores >= self.thr.to(scores)).to(scores.dtype)
+
+    @torch.no_grad()
+    def update(self, scores: Tensor, labels: Tensor) -> None:
+        self._check(scores, labels)
+        (scores, ) = _gather(scores.float())
+        percent = self.drop_percent()
+        self.num_updates += 1
+        if not scores.numel() or percent <= 0:
+            self.thr.zero_()
+            return
+        self.thr.fill_(torch.quantile(scores.cpu(), percent / 100.0).item())
+
+
+@THRESHOLDS.register_module()
+class GlobalMaxThreshold(BaseThreshold):
+    """One adaptive global threshold from the classes' most confident
+    predictions (CorrMatch).
+
+    Every update takes, for each class predicted in the batch, the highest
+    score of a prediction of that class, averages these over the classes, and
+    moves the threshold towards the average::
+
+        thr <- momentum * thr + (1 - momentum) * mean_c(max score of class c)
+
+    Args:
+        num_classes (int): Number of classes.
+        init_thr (float): Starting threshold. Defaults to 0.85 (CorrMatch).
+        momentum (float): Keep rate of the old threshold. Defaults to 0.999.
+    """
+
+    def __init__(self, num_classes: int, init_thr: float = 0.85,
+                 momentum: float = 0.999) -> None:
+        super().__init__(num_classes)
+        if not 0.0 <= momentum < 1.0 or not 0.0 <= init_thr <= 1.0:
+            raise ValueError(f'need momentum in [0, 1) and init_thr in [0, 1], got '
+                             f'{momentum}, {init_thr}')
+        self.momentum = momentum
+        self.register_buffer('thr', torch.tensor(float(init_thr)))
+
+    def thresholds(self) -> Tensor:
+        return self.thr.expand(self.num_classes)
+
+    def forward(self, scores: Tensor, labels: Tensor) -> Tensor:
+        self._check(scores, labels)
+        return (scores >= self.thr.to(scores)).to(scores.dtype)
+
+    @torch.no_grad()
+    def update(self, scores: Tensor, labels: Tensor) -> None:
+        self._check(scores, labels)
+        scores, labels = _gather(scores.float(), labels)
+        if not scores.numel():
+            return
+        maxima = torch.full((self.num_classes, ), -1.0, device=scores.device)
+        maxima = maxima.scatter_reduce(0, labels, scores, reduce='amax')
+        present = maxima >= 0
+        target = maxima[present].mean().to(self.thr)
+        self.thr.mul_(self.momentum).add_((1 - self.momentum) * target)

@@ -1,4 +1,5 @@
 """Segmentation adapter: pixel pseudo labels for any mmseg EncoderDecoder."""
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -54,7 +55,9 @@ class SegmentationAdapter(BaseTaskAdapter):
     """Teacher-student glue for mmseg segmentors (``EncoderDecoder`` and kin).
 
     * The teacher's softmax on the weak view gives each pixel a class and a
-      confidence; the threshold policy turns confidences into weights. A
+      confidence (max probability, or the certainty ``1 - entropy /
+      log(C)`` for policies with ``score_type='certainty'``, e.g. U2PL's);
+      the threshold policy turns them into weights. A
       pixel with weight 1 is a pseudo label; any other pixel gets the decode
       head's ``ignore_index`` (pixel losses of mmseg take no soft weights).
     * Pseudo-label maps move to the strong view through the views' recorded
@@ -73,6 +76,8 @@ class SegmentationAdapter(BaseTaskAdapter):
             feed the threshold policy's statistics per batch, which keeps
             adaptive policies cheap on large images. Defaults to 65536.
     """
+
+    score_types = ('confidence', 'certainty')
 
     def __init__(self, loss_weights: Optional[Dict[str, float]] = None,
                  max_policy_pixels: int = 65536) -> None:
@@ -111,6 +116,9 @@ class SegmentationAdapter(BaseTaskAdapter):
                 probs = probs + self.predict_probs(reviewer, inputs, data_samples)
             probs = probs / (1 + len(reviewers))
         scores, labels = probs.max(dim=1)
+        if getattr(threshold, 'score_type', 'confidence') == 'certainty':
+            entropy = -(probs * probs.clamp(min=1e-12).log()).sum(dim=1)
+            scores = 1.0 - entropy / math.log(probs.shape[1])
         valid = torch.zeros_like(scores, dtype=torch.bool)
         for i, sample in enumerate(data_samples):
             h, w = sample.metainfo['img_shape'][:2]
