@@ -87,3 +87,29 @@ def test_no_pseudo_pixel_gives_exact_zero_loss():
     losses = adapter.unsupervised_loss(student, torch.zeros(1, 3, 2, 2),
                                        [_sample(np.eye(3), (2, 2))], moved)
     assert losses['loss_pseudo'].item() == 0.0 and losses['loss_pseudo'].requires_grad
+
+
+def test_seg_cutmix_moves_pixels_and_pseudo_labels_together(monkeypatch):
+    from ssl_dense.models.tasks import SegCutMix
+    mix = SegCutMix(prob=1.0)
+    monkeypatch.setattr(mix, 'box', lambda h, w: (1, 2, 3, 5))  # rows 1-2, columns 2-4
+    inputs = torch.stack([torch.zeros(3, 4, 6), torch.ones(3, 4, 6)])
+    pseudo = [PixelData(labels=torch.full((1, 4, 6), v), scores=torch.full((1, 4, 6), 0.5 + v),
+                        weights=torch.ones(1, 4, 6)) for v in (0, 1)]
+    out_inputs, out = mix(inputs, pseudo)
+    # Image 0 gets image 1's box and labels; image 1 gets image 0's.
+    assert out_inputs[0, :, 1:3, 2:5].eq(1).all() and out_inputs[0].sum() == 3 * 2 * 3
+    assert out[0].labels[0, 1:3, 2:5].eq(1).all() and out[0].labels.sum() == 6
+    assert out[1].labels[0, 1:3, 2:5].eq(0).all() and out[0].scores[0, 1, 2] == 1.5
+    # The inputs of the caller are left alone.
+    assert inputs[0].sum() == 0 and pseudo[0].labels.sum() == 0
+
+
+def test_seg_cutmix_box_area_in_range():
+    from ssl_dense.models.tasks import SegCutMix
+    mix = SegCutMix(area=(0.02, 0.4))
+    torch.manual_seed(0)
+    for _ in range(50):
+        y1, x1, y2, x2 = mix.box(100, 120)
+        assert 0 <= y1 < y2 <= 100 and 0 <= x1 < x2 <= 120
+        assert 0.01 <= (y2 - y1) * (x2 - x1) / (100 * 120) <= 0.45

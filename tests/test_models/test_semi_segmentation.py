@@ -49,3 +49,16 @@ def test_semi_segmentation_trains_on_pseudo_labels_and_validates_both(tmp_path):
     assert 'train/thr_Sky' in hub.log_scalars
     for prefix in ('teacher/', 'student/', ''):
         assert 0.0 <= hub.get_scalar(f'val/{prefix}mIoU').current() <= 100.0
+
+
+def test_cutmix_and_feature_perturbation_branch(tmp_path):
+    cfg = _cfg(tmp_path, max_iters=2)
+    cfg.model.strong_batch_augments = [dict(type='SegCutMix', prob=1.0)]
+    cfg.model.adapter = dict(type='SegmentationAdapter',
+                             feature_perturbation=dict(p=0.5, weight=0.5))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hub = runner.message_hub
+    fp = hub.get_scalar('train/unsup_fp_decode.loss_ce').current()
+    assert np.isfinite(fp) and fp > 0
+    assert np.isfinite(hub.get_scalar('train/unsup_decode.loss_ce').current())

@@ -66,6 +66,13 @@ class BaseTaskAdapter:
         """
         raise NotImplementedError
 
+    def weak_view_loss(self, student: nn.Module, inputs: Tensor, data_samples: List[Any],
+                       pseudo: List[Any]) -> Dict[str, Tensor]:
+        """Extra unsupervised losses on the weak view itself, against its own
+        pseudo labels (e.g. UniMatch's feature-perturbation branch). Default:
+        none."""
+        return {}
+
     def pseudo_label_stats(self, pseudo: List[Any], num_classes: int) -> Dict[str, Tensor]:
         """Per-class ``count`` and ``mean_score`` of the kept pseudo labels."""
         raise NotImplementedError

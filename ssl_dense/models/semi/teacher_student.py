@@ -97,6 +97,11 @@ class TeacherStudent(BaseModel):
             (``pl_precision``, ``pl_recall``, and per class). Defaults to False.
         quality_window (int): Precision and recall are computed from the
             counts of this many recent batches. Defaults to 50.
+        strong_batch_augments (list[dict], optional): Batch augmentations of
+            the strong view that move the pseudo labels along (e.g.
+            ``dict(type='SegCutMix')``), called as ``inputs, pseudo =
+            aug(inputs, pseudo)`` after the pseudo labels reach the strong
+            view. Defaults to None.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -109,6 +114,7 @@ class TeacherStudent(BaseModel):
                  predict_on: str = 'teacher',
                  hidden_gt: bool = False,
                  quality_window: int = 50,
+                 strong_batch_augments: Optional[List[ConfigType]] = None,
                  init_cfg: OptMultiConfig = None) -> None:
         student = MODELS.build(model)
         super().__init__(data_preprocessor=MultiViewPreprocessor(student.data_preprocessor),
@@ -140,6 +146,8 @@ class TeacherStudent(BaseModel):
         self.predict_on = predict_on
         self.hidden_gt = hidden_gt
         self._quality_window: Deque[Dict[str, Tensor]] = deque(maxlen=quality_window)
+        self.strong_batch_augments = [MODELS.build(dict(a, _scope_='ssl_dense'))
+                                      for a in strong_batch_augments or []]
         # Reviewers (historical teachers, see ReviewerHook) are kept outside
         # the module tree: their number changes, and the hook saves them.
         self._reviewers: List[nn.Module] = []
@@ -191,9 +199,17 @@ class TeacherStudent(BaseModel):
                     reviewers=self._reviewers)
                 if self.hidden_gt:
                     self._log_quality(pseudo, data_samples[weak])
+            # Losses on the weak view itself (e.g. UniMatch's feature
+            # perturbation); most adapters have none.
+            weak_losses = self.adapter.weak_view_loss(self.student, inputs[weak],
+                                                      data_samples[weak], pseudo)
             pseudo = self.adapter.transfer(pseudo, data_samples[weak], data_samples[strong])
+            strong_inputs = inputs[strong]
+            for augment in self.strong_batch_augments:
+                strong_inputs, pseudo = augment(strong_inputs, pseudo)
             unsup = self.adapter.unsupervised_loss(
-                self.student, inputs[strong], data_samples[strong], pseudo)
+                self.student, strong_inputs, data_samples[strong], pseudo)
+            unsup.update(weak_losses)
             losses.update(_prefixed('unsup_', _weighted(unsup, self.unsup_weight)))
             self._log_pseudo_labels(pseudo)
         if not losses:

@@ -1,4 +1,4 @@
 from .detection import DetectionAdapter
-from .segmentation import SegmentationAdapter, warp_label_map
+from .segmentation import SegCutMix, SegmentationAdapter, warp_label_map
 
-__all__ = ['DetectionAdapter', 'SegmentationAdapter', 'warp_label_map']
+__all__ = ['DetectionAdapter', 'SegmentationAdapter', 'SegCutMix', 'warp_label_map']

@@ -10,9 +10,9 @@ from torch import Tensor
 
 from ssl_dense.models.semi.adapter import (BaseTaskAdapter, finite_or_zero, homography_of,
                                            scale_loss, zero_like_graph)
-from ssl_dense.registry import TASK_UTILS
+from ssl_dense.registry import MODELS, TASK_UTILS
 
-__all__ = ['SegmentationAdapter', 'warp_label_map']
+__all__ = ['SegmentationAdapter', 'SegCutMix', 'warp_label_map']
 
 
 def warp_label_map(labels: Tensor, matrix: Tensor, out_shape: Tuple[int, int],
@@ -75,14 +75,25 @@ class SegmentationAdapter(BaseTaskAdapter):
         max_policy_pixels (int): At most this many pixels (a random subset)
             feed the threshold policy's statistics per batch, which keeps
             adaptive policies cheap on large images. Defaults to 65536.
+        feature_perturbation (dict, optional): UniMatch's FP branch: the
+            student also decodes the *weak* view from features with whole
+            channels dropped (``Dropout2d(p)``) and learns the weak view's
+            own pseudo labels, with loss weight ``weight``; e.g.
+            ``dict(p=0.5, weight=0.5)``. Defaults to None (off).
     """
 
     score_types = ('confidence', 'certainty')
 
     def __init__(self, loss_weights: Optional[Dict[str, float]] = None,
-                 max_policy_pixels: int = 65536) -> None:
+                 max_policy_pixels: int = 65536,
+                 feature_perturbation: Optional[Dict[str, float]] = None) -> None:
         self.loss_weights = dict(loss_weights or {})
         self.max_policy_pixels = max_policy_pixels
+        self.feature_perturbation = dict(feature_perturbation) if feature_perturbation else None
+        if self.feature_perturbation is not None:
+            unknown = set(self.feature_perturbation) - {'p', 'weight'}
+            if unknown:
+                raise KeyError(f'feature_perturbation takes p and weight, got {sorted(unknown)}')
 
     def num_classes(self, model: nn.Module) -> int:
         head = getattr(model, 'decode_head', None)
@@ -179,18 +190,8 @@ class SegmentationAdapter(BaseTaskAdapter):
     def unsupervised_loss(self, student, inputs, data_samples, pseudo) -> Dict[str, Tensor]:
         if not any(bool((p.labels >= 0).any()) for p in pseudo):
             return dict(loss_pseudo=zero_like_graph(student))
-        ignore = self.ignore_index(student)
-        samples = []
-        h, w = inputs.shape[-2:]
-        for sample, inst in zip(data_samples, pseudo):
-            sample = sample.clone()
-            # The label map covers the padded input exactly (mmseg resizes
-            # logits to the label map's size); padding is ignored.
-            labels = torch.full((1, h, w), ignore, dtype=torch.long, device=inst.labels.device)
-            src = inst.labels[:, :h, :w]
-            labels[:, :src.shape[1], :src.shape[2]] = torch.where(src >= 0, src, ignore)
-            sample.gt_sem_seg = PixelData(data=labels)
-            samples.append(sample)
+        samples = self._with_labels(data_samples, pseudo, inputs.shape[-2:],
+                                    self.ignore_index(student))
         losses = student.loss(inputs, samples)
         unknown = set(self.loss_weights) - set(losses)
         if unknown:
@@ -198,6 +199,40 @@ class SegmentationAdapter(BaseTaskAdapter):
                            f'{type(student).__name__} returns the losses {sorted(losses)}')
         return {k: scale_loss(finite_or_zero(v, student), self.loss_weights.get(k, 1.0))
                 for k, v in losses.items() if not k.endswith('acc_seg')}
+
+    def weak_view_loss(self, student, inputs, data_samples, pseudo) -> Dict[str, Tensor]:
+        if self.feature_perturbation is None:
+            return {}
+        p = float(self.feature_perturbation.get('p', 0.5))
+        weight = float(self.feature_perturbation.get('weight', 0.5))
+        labels = [PixelData(labels=torch.where(inst.weights >= 1, inst.labels,
+                                               torch.full_like(inst.labels, -1)))
+                  for inst in pseudo]
+        if not any(bool((lab.labels >= 0).any()) for lab in labels):
+            return dict(loss_fp=zero_like_graph(student))
+        samples = self._with_labels(data_samples, labels, inputs.shape[-2:],
+                                    self.ignore_index(student))
+        feats = [F.dropout2d(f, p=p, training=True) for f in student.extract_feat(inputs)]
+        losses = student.decode_head.loss(feats, samples, student.train_cfg)
+        return {f'fp_decode.{k}': scale_loss(finite_or_zero(v, student), weight)
+                for k, v in losses.items() if 'loss' in k}
+
+    @staticmethod
+    def _with_labels(data_samples, pseudo, shape, ignore: int) -> list:
+        """Copies of the samples whose ``gt_sem_seg`` is the pseudo-label map,
+        covering the padded input exactly (-1 and padding -> ``ignore``)."""
+        h, w = shape
+        samples = []
+        for sample, inst in zip(data_samples, pseudo):
+            sample = sample.clone()
+            # mmseg resizes logits to the label map's size: it must cover the
+            # padded input exactly; padding is ignored.
+            labels = torch.full((1, h, w), ignore, dtype=torch.long, device=inst.labels.device)
+            src = inst.labels[:, :h, :w]
+            labels[:, :src.shape[1], :src.shape[2]] = torch.where(src >= 0, src, ignore)
+            sample.gt_sem_seg = PixelData(data=labels)
+            samples.append(sample)
+        return samples
 
     def pseudo_label_stats(self, pseudo, num_classes: int) -> Dict[str, Tensor]:
         count = torch.zeros(num_classes)
@@ -228,3 +263,71 @@ class SegmentationAdapter(BaseTaskAdapter):
                                 ('num_gt', gt[known]), ('num_gt_found', gt[correct])):
                 out[key] += torch.bincount(values.flatten().cpu(), minlength=num_classes).float()
         return out
+
+
+@MODELS.register_module()
+class SegCutMix:
+    """CutMix between the strong views of a batch, pseudo-label maps alike.
+
+    With probability ``prob`` per image, a box covering ``area`` of the
+    image (uniform in that range; aspect ratio log-uniform in ``ratio``) is
+    copied, pixels and pseudo labels together, from another image of the
+    batch (the next one, cyclically), as UniMatch mixes unlabeled images
+    (p = 0.5, area 0.02-0.4).
+
+    Called by ``TeacherStudent`` (``strong_batch_augments``) as
+    ``inputs, pseudo = aug(inputs, pseudo)``: ``inputs`` (N, C, H, W) and
+    per-image ``PixelData`` pseudo labels with ``labels``, ``scores`` and
+    ``weights`` of shape (1, H', W') with H' <= H, W' <= W.
+
+    Args:
+        prob (float): Chance that an image gets a box. Defaults to 0.5.
+        area (tuple[float, float]): Box area as a share of the image.
+            Defaults to (0.02, 0.4).
+        ratio (tuple[float, float]): Box aspect-ratio range.
+            Defaults to (0.3, 1 / 0.3).
+    """
+
+    def __init__(self, prob: float = 0.5, area: Tuple[float, float] = (0.02, 0.4),
+                 ratio: Tuple[float, float] = (0.3, 1 / 0.3)) -> None:
+        if not 0.0 <= prob <= 1.0 or not 0.0 < area[0] <= area[1] <= 1.0:
+            raise ValueError(f'need prob in [0, 1] and 0 < area[0] <= area[1] <= 1, got {prob}, '
+                             f'{area}')
+        self.prob, self.area, self.ratio = prob, tuple(area), tuple(ratio)
+
+    def box(self, h: int, w: int) -> Tuple[int, int, int, int]:
+        """A random (y1, x1, y2, x2) box inside an h x w image."""
+        area = torch.empty(1).uniform_(*self.area).item() * h * w
+        log_r = torch.empty(1).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1])).item()
+        bh = int(round(min(h, math.sqrt(area / math.exp(log_r)))))
+        bw = int(round(min(w, math.sqrt(area * math.exp(log_r)))))
+        y1 = int(torch.randint(0, h - bh + 1, (1, )).item())
+        x1 = int(torch.randint(0, w - bw + 1, (1, )).item())
+        return y1, x1, y1 + bh, x1 + bw
+
+    def __call__(self, inputs: Tensor, pseudo: List[PixelData]) -> Tuple[Tensor, List]:
+        n = inputs.shape[0]
+        if n < 2:
+            return inputs, pseudo
+        source_inputs = inputs.clone()
+        source = [_copy_maps(p) for p in pseudo]
+        out_inputs, out = inputs.clone(), [_copy_maps(p) for p in pseudo]
+        for i in range(n):
+            if torch.rand(1).item() >= self.prob:
+                continue
+            j = (i + 1) % n
+            h = min(out[i].labels.shape[-2], source[j].labels.shape[-2])
+            w = min(out[i].labels.shape[-1], source[j].labels.shape[-1])
+            y1, x1, y2, x2 = self.box(h, w)
+            out_inputs[i, :, y1:y2, x1:x2] = source_inputs[j, :, y1:y2, x1:x2]
+            for key in ('labels', 'scores', 'weights'):
+                getattr(out[i], key)[:, y1:y2, x1:x2] = getattr(source[j], key)[:, y1:y2, x1:x2]
+        return out_inputs, out
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(prob={self.prob}, area={self.area}, ratio={self.ratio})'
+
+
+def _copy_maps(pseudo: PixelData) -> PixelData:
+    """A copy whose maps are new tensors (``PixelData.clone`` shares them)."""
+    return PixelData(**{k: v.clone() for k, v in pseudo.items()})
