@@ -1,4 +1,8 @@
-"""Draw a detector's predictions on an image or on every image of a folder.
+"""Draw a model's predictions on an image or on every image of a folder.
+
+Detectors (mmdet) get boxes, class names and scores; segmentors (mmseg, or
+a TeacherStudent around one) get a colour overlay with a legend of the
+classes present.
 
 Examples::
 
@@ -6,14 +10,19 @@ Examples::
         configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd.py \\
         work_dirs/quickstart/iter_1000.pth --out-dir outputs/
     python demo/image_demo.py data/bccd/images CONFIG CHECKPOINT --score-thr 0.5
+    python demo/image_demo.py data/camvid/test \\
+        configs/fpn/fpn_effl0_1xb8-2k_camvid.py work_dirs/fpn/iter_2000.pth
 
-Writes ``<out-dir>/vis/<image name>`` with boxes, class names and scores, and
-prints how many boxes of each class passed the score threshold.
+Writes ``<out-dir>/vis/<image name>`` and prints, for detection, how many
+boxes of each class passed the score threshold, and for segmentation, the
+share of pixels of each class.
 """
 import argparse
 import os
 import os.path as osp
 from collections import Counter
+
+import numpy as np
 
 import ssl_dense  # noqa: F401  (installs the weights_only checkpoint loader)
 from ssl_dense.utils import trust_checkpoint_file
@@ -51,15 +60,47 @@ def list_images(inputs: str) -> list:
     return [inputs]
 
 
+def segment_images(images: list, args: argparse.Namespace) -> Counter:
+    """Segmentation: overlay + legend per image; pixel share per class."""
+    import cv2
+    from mmengine.utils import ProgressBar
+
+    from ssl_dense.apis import SegPredictor, draw_segmentation
+    predictor = SegPredictor(args.config, args.checkpoint, device=args.device)
+    out_dir = osp.join(args.out_dir, 'vis')
+    os.makedirs(out_dir, exist_ok=True)
+    pixels: Counter = Counter()
+    progress = ProgressBar(len(images))
+    for path in images:
+        image = cv2.imread(path)
+        if image is None:
+            raise OSError(f'OpenCV cannot read image {path}')
+        labels = predictor(image)
+        cv2.imwrite(osp.join(out_dir, osp.basename(path)),
+                    draw_segmentation(image, labels, predictor.classes, predictor.palette))
+        for c, n in zip(*np.unique(labels, return_counts=True)):
+            pixels[predictor.classes[c]] += int(n)
+        progress.update()
+    total = sum(pixels.values())
+    print(f'\n{len(images)} image(s) -> {out_dir}; pixels per class: ' + ', '.join(
+        f'{c} {100 * n / total:.1f}%' for c, n in pixels.most_common()))
+    return pixels
+
+
 def main(argv=None) -> Counter:
     args = parse_args(argv)
-    from mmdet.apis import DetInferencer
     images = list_images(args.inputs)
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path} does not exist')
     if args.trust_checkpoint:
         trust_checkpoint_file(args.checkpoint)
+    from mmengine.config import Config
+
+    from ssl_dense.apis import is_segmentation_config
+    if is_segmentation_config(Config.fromfile(args.config)):
+        return segment_images(images, args)
+    from mmdet.apis import DetInferencer
     # Build in the mmdet scope: the test pipeline and visualizer are mmdet's.
     inferencer = DetInferencer(model=args.config, weights=args.checkpoint,
                                device=args.device, scope='mmdet', show_progress=True)

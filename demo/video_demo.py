@@ -1,4 +1,5 @@
-"""Run a detector over a video file or a camera and write the annotated video.
+"""Run a detector or segmentor over a video file or a camera and write the
+annotated video (boxes; or a colour overlay with a legend for segmentors).
 
 Examples::
 
@@ -46,9 +47,28 @@ def open_video(source: str) -> cv2.VideoCapture:
     return capture
 
 
+def frame_drawer(args: argparse.Namespace):
+    """A function BGR frame -> annotated BGR frame for the config's task."""
+    from mmengine.config import Config
+
+    from ssl_dense.apis import SegPredictor, draw_segmentation, is_segmentation_config
+    if is_segmentation_config(Config.fromfile(args.config)):
+        predictor = SegPredictor(args.config, args.checkpoint, device=args.device)
+        return lambda frame: draw_segmentation(frame, predictor(frame), predictor.classes,
+                                               predictor.palette)
+    from mmdet.apis import DetInferencer
+    inferencer = DetInferencer(model=args.config, weights=args.checkpoint, device=args.device,
+                               scope='mmdet', show_progress=False)
+
+    def draw(frame):
+        result = inferencer(frame, return_vis=True, no_save_vis=True,
+                            pred_score_thr=args.score_thr)
+        return cv2.cvtColor(result['visualization'][0], cv2.COLOR_RGB2BGR)
+    return draw
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from mmdet.apis import DetInferencer
     from mmengine.utils import ProgressBar
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
@@ -60,8 +80,7 @@ def main(argv=None) -> dict:
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
-    inferencer = DetInferencer(model=args.config, weights=args.checkpoint, device=args.device,
-                               scope='mmdet', show_progress=False)
+    draw = frame_drawer(args)
     writer = None
     progress = ProgressBar(total) if total else None
     frames = 0
@@ -71,9 +90,7 @@ def main(argv=None) -> dict:
             ok, frame = capture.read()
             if not ok:
                 break
-            result = inferencer(frame, return_vis=True, no_save_vis=True,
-                                pred_score_thr=args.score_thr)
-            drawn = cv2.cvtColor(result['visualization'][0], cv2.COLOR_RGB2BGR)
+            drawn = draw(frame)
             if writer is None:
                 fourcc = cv2.VideoWriter_fourcc(*('mp4v' if args.out.endswith('.mp4')
                                                   else 'XVID'))

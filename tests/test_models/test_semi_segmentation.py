@@ -34,7 +34,7 @@ def _cfg(tmp_path, max_iters=3):
                         dict(type='DatasetMetaHook')]
     cfg.model.threshold = dict(type='FixedThreshold', thr=0.0)
     cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=max_iters)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=max_iters)
     cfg.experiment_name = f'semi_seg_{tmp_path.name}'
     return cfg
 
