@@ -31,7 +31,7 @@ def test_detection_results_pipeline_on_a_tiny_schedule(tmp_path):
                                                                         2, 2)
     assert 0.0 <= row['bbox_mAP'] <= 100.0
     # The run trained on the seed-2 split.
-    log = (tmp_path / 'work' / 'supervised_10pct_seed2.train.log').read_text()
+    log = (tmp_path / 'work' / 'supervised_1k_10pct_seed2.train.log').read_text()
     assert 'train.10pct.seed2.labeled.json' in log
     # Upsert: the same run replaces its row.
     tool.upsert(str(out), dict(row, bbox_mAP=99.0))
@@ -49,7 +49,7 @@ def test_peer_grid_and_tuned_peer(tmp_path, monkeypatch):
     assert [(r['cls_pseudo_thr'], r['momentum']) for r in rows] == [(0.5, 0.01), (0.9, 0.01)]
     assert json.load(open(out)) == rows
     # The options reached mmdet's SemiBaseDetector and MeanTeacherHook.
-    log = (tmp_path / 'work' / 'peer_grid_thr0.9_m0.01_seed1.train.log').read_text()
+    log = (tmp_path / 'work' / 'peer_grid_1k_thr0.9_m0.01_seed1.train.log').read_text()
     assert 'cls_pseudo_thr=0.9' in log and 'momentum=0.01' in log
     fake = [dict(r, val_bbox_mAP=v) for r, v in zip(rows, (30.0, 35.0))]
     json.dump(fake, open(out, 'w'))

@@ -3,8 +3,11 @@
 Each (method, seed) is trained with ``tools/train.py`` on the labeled split of
 that seed (``data/bccd/annotations/semi/train.10pct.seed<S>.*.json``, made by
 ``tools/split_dataset.py``) with ``randomness.seed=<S>``, then evaluated on
-BCCD ``test`` with ``tools/test.py``. One JSON row per run is added to the
-results file (a row with the same method, split and seed is replaced)::
+BCCD ``test`` with ``tools/test.py``. ``--schedule`` picks the 1k- or
+2k-iteration configs (every row of a table uses one schedule; the 2k
+semi-supervised configs spend the first 1000 iterations on labeled data
+only). One JSON row per run is added to the results file (a row with the
+same method, split, seed and iterations is replaced)::
 
     {"method": "ours_fixed", "split": "10pct", "seed": 1, "bbox_mAP": 38.9,
      "bbox_mAP_50": 80.3, "iters": 1000, "config": "configs/...",
@@ -18,13 +21,15 @@ of the tuned peer carry its ``cls_pseudo_thr`` and ``momentum``.
 Examples::
 
     python tools/analysis/detection_results.py --methods supervised ours_fixed --seeds 1 2 3
+    python tools/analysis/detection_results.py --schedule 2k --methods supervised ours_fixed
     python tools/analysis/detection_results.py --methods ours_gmm --seeds 1 --max-iters 20 \\
         --out /tmp/smoke.json          # a quick check of the pipeline, not a result
     # The peer (mmdet SemiBaseDetector): tune cls_pseudo_thr x momentum on val
     # (split seed 1; writes docs/results/detection_peer_grid.json), then test
     # the best point and mmdet's defaults on every seed.
-    python tools/analysis/detection_results.py --peer-grid
-    python tools/analysis/detection_results.py --methods mmdet_semibase mmdet_semibase_default
+    python tools/analysis/detection_results.py --schedule 2k --peer-grid
+    python tools/analysis/detection_results.py --schedule 2k \\
+        --methods mmdet_semibase mmdet_semibase_default
 
 ``python tools/analysis/results_table.py docs/results/detection.json`` prints
 the README table (mean +- std over seeds).
@@ -40,25 +45,39 @@ from typing import Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-PEER_CONFIG = 'configs/mmdet_semibase/semi-base_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py'
-#: method -> (config, kind); kind decides how the split seed is applied.
-METHODS: Dict[str, tuple] = {
-    'supervised': ('configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd-10pct.py', 'labeled'),
-    'supervised_full': ('configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd.py', 'full'),
-    'ours_fixed': ('configs/mean_teacher/'
-                   'mean-teacher_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py', 'semi'),
-    'ours_adaptive': ('configs/mean_teacher/'
-                      'mean-teacher-adaptive_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py',
-                      'semi'),
-    'ours_dual': ('configs/mean_teacher/'
-                  'mean-teacher-dual_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py', 'semi'),
-    'ours_gmm': ('configs/mean_teacher/'
-                 'mean-teacher-gmm_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py', 'semi'),
-    # The peer with cls_pseudo_thr and momentum chosen on val (--peer-grid),
-    # and with mmdet's defaults (0.9, 0.001).
-    'mmdet_semibase': (PEER_CONFIG, 'peer'),
-    'mmdet_semibase_default': (PEER_CONFIG, 'peer'),
+#: schedule -> method -> (config, kind); kind decides how the split seed is applied.
+SCHEDULES: Dict[str, Dict[str, tuple]] = {
+    '1k': {
+        'supervised': ('configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd-10pct.py', 'labeled'),
+        'supervised_full': ('configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd.py', 'full'),
+        'ours_fixed': ('configs/mean_teacher/'
+                       'mean-teacher_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py', 'semi'),
+        'ours_adaptive': ('configs/mean_teacher/mean-teacher-adaptive_retinanet_effl0_fpn_'
+                          '1xb4-1k_semi-10pct-bccd.py', 'semi'),
+        'ours_dual': ('configs/mean_teacher/'
+                      'mean-teacher-dual_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py', 'semi'),
+        'ours_gmm': ('configs/mean_teacher/'
+                     'mean-teacher-gmm_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py', 'semi'),
+        'mmdet_semibase': ('configs/mmdet_semibase/'
+                           'semi-base_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py', 'peer'),
+    },
+    '2k': {
+        'supervised': ('configs/retinanet/retinanet_effl0_fpn_1xb4-2k_bccd-10pct.py', 'labeled'),
+        'supervised_full': ('configs/retinanet/retinanet_effl0_fpn_1xb4-2k_bccd.py', 'full'),
+        'ours_fixed': ('configs/mean_teacher/'
+                       'mean-teacher_retinanet_effl0_fpn_1xb4-2k_semi-10pct-bccd.py', 'semi'),
+        'mmdet_semibase': ('configs/mmdet_semibase/'
+                           'semi-base_retinanet_effl0_fpn_1xb4-2k_semi-10pct-bccd.py', 'peer'),
+    },
 }
+for _policy in ('adaptive', 'dual', 'gmm'):
+    SCHEDULES['2k'][f'ours_{_policy}'] = (
+        f'configs/mean_teacher/mean-teacher-{_policy}_retinanet_effl0_fpn_1xb4-2k_'
+        'semi-10pct-bccd.py', 'semi')
+for _methods in SCHEDULES.values():
+    # The peer tuned on val (--peer-grid) and with mmdet's defaults (0.9, 0.001).
+    _methods['mmdet_semibase_default'] = _methods['mmdet_semibase']
+SCHEDULE_ITERS = {'1k': 1000, '2k': 2000}
 #: The peer's tuning grid (issue 3): pseudo-label threshold x EMA momentum.
 PEER_GRID = dict(cls_pseudo_thr=(0.5, 0.7, 0.9), momentum=(0.001, 0.01))
 PEER_GRID_FILE = osp.join(ROOT, 'docs', 'results', 'detection_peer_grid.json')
@@ -89,13 +108,16 @@ def peer_options(thr: float, momentum: float) -> List[str]:
     return [f'model.semi_train_cfg.cls_pseudo_thr={thr}', f'custom_hooks.0.momentum={momentum}']
 
 
-def tuned_peer(path: str = PEER_GRID_FILE) -> dict:
-    """The grid row with the best teacher mAP on val (ties: higher mAP50)."""
-    if not osp.isfile(path):
+def tuned_peer(path: str = PEER_GRID_FILE, iters: Optional[int] = None) -> dict:
+    """The grid row with the best teacher mAP on val (ties: higher mAP50),
+    among the rows of schedule length ``iters`` (all rows if None)."""
+    rows = json.load(open(path)) if osp.isfile(path) else []
+    rows = [r for r in rows if iters is None or r['iters'] == iters]
+    if not rows:
         raise FileNotFoundError(
-            f'{path} not found: run this script with --peer-grid first to tune the peer '
-            'on val, or choose the method mmdet_semibase_default')
-    rows = json.load(open(path))
+            f'no {iters or ""}-iteration grid rows in {path}: run this script with --peer-grid '
+            '(and the same --schedule) first to tune the peer on val, or choose the method '
+            'mmdet_semibase_default')
     return max(rows, key=lambda r: (r['val_bbox_mAP'], r['val_bbox_mAP_50']))
 
 
@@ -134,9 +156,9 @@ def parse_metrics(output: str) -> Dict[str, float]:
 
 
 def train(method: str, seed: int, work_dir: str, max_iters: Optional[int],
-          extra: List[str] = ()) -> str:
+          extra: List[str] = (), schedule: str = '1k') -> str:
     """Train one run with tools/train.py; return the path of its last checkpoint."""
-    config, kind = METHODS[method]
+    config, kind = SCHEDULES[schedule][method]
     if not osp.isabs(work_dir):
         work_dir = osp.join(ROOT, work_dir)
     options = split_options(kind, seed) + [f'randomness.seed={seed}'] + list(extra)
@@ -156,16 +178,17 @@ def train(method: str, seed: int, work_dir: str, max_iters: Optional[int],
         return f.read().strip()
 
 
-def run(method: str, seed: int, work_root: str, max_iters: Optional[int]) -> dict:
+def run(method: str, seed: int, work_root: str, max_iters: Optional[int],
+        schedule: str = '1k') -> dict:
     """Train and test one (method, seed); return its results row."""
-    config, kind = METHODS[method]
+    config, kind = SCHEDULES[schedule][method]
     extra, hyper = [], {}
     if method == 'mmdet_semibase':
-        best = tuned_peer()
+        best = tuned_peer(iters=max_iters or SCHEDULE_ITERS[schedule])
         hyper = dict(cls_pseudo_thr=best['cls_pseudo_thr'], momentum=best['momentum'])
         extra = peer_options(**hyper)
-    work_dir = osp.join(work_root, f'{method}_10pct_seed{seed}')
-    checkpoint = train(method, seed, work_dir, max_iters, extra)
+    work_dir = osp.join(work_root, f'{method}_{schedule}_10pct_seed{seed}')
+    checkpoint = train(method, seed, work_dir, max_iters, extra, schedule)
     if kind == 'semi':
         log = open(osp.join(ROOT, work_dir) + '.train.log').read()
         hyper.update(parse_pseudo_quality(log))
@@ -185,24 +208,28 @@ def run(method: str, seed: int, work_root: str, max_iters: Optional[int]) -> dic
 
 
 def peer_grid(work_root: str, max_iters: Optional[int], out: str = PEER_GRID_FILE,
-              seed: int = 1) -> List[dict]:
+              seed: int = 1, schedule: str = '1k') -> List[dict]:
     """Train the peer for every grid point on split ``seed``; rows of teacher val mAP."""
     rows = []
+    iters = max_iters or SCHEDULE_ITERS[schedule]
     for thr in PEER_GRID['cls_pseudo_thr']:
         for momentum in PEER_GRID['momentum']:
             print(f'== mmdet_semibase grid thr {thr} momentum {momentum}', flush=True)
-            work_dir = osp.join(work_root, f'peer_grid_thr{thr}_m{momentum}_seed{seed}')
-            train('mmdet_semibase', seed, work_dir, max_iters, peer_options(thr, momentum))
+            work_dir = osp.join(work_root,
+                                f'peer_grid_{schedule}_thr{thr}_m{momentum}_seed{seed}')
+            train('mmdet_semibase', seed, work_dir, max_iters, peer_options(thr, momentum),
+                  schedule)
             log = open(osp.join(ROOT, work_dir) + '.train.log').read()
             row = dict(method='mmdet_semibase', split='10pct', seed=seed, cls_pseudo_thr=thr,
-                       momentum=momentum, **parse_val(log), iters=max_iters or 1000,
-                       config=PEER_CONFIG)
+                       momentum=momentum, **parse_val(log), iters=iters,
+                       config=SCHEDULES[schedule]['mmdet_semibase'][0])
             print(f'   val bbox_mAP {row["val_bbox_mAP"]}', flush=True)
             rows.append(row)
             # Written after every point, so a stopped grid keeps what it measured.
             old = json.load(open(out)) if osp.isfile(out) else []
-            key = (thr, momentum, seed)
-            old = [r for r in old if (r['cls_pseudo_thr'], r['momentum'], r['seed']) != key]
+            key = (thr, momentum, seed, iters)
+            old = [r for r in old
+                   if (r['cls_pseudo_thr'], r['momentum'], r['seed'], r['iters']) != key]
             os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
             with open(out, 'w') as f:
                 json.dump(old + [row], f, indent=1)
@@ -212,9 +239,9 @@ def peer_grid(work_root: str, max_iters: Optional[int], out: str = PEER_GRID_FIL
 def upsert(path: str, row: dict) -> None:
     """Add ``row`` to the JSON list in ``path``, replacing the same run."""
     rows = json.load(open(path)) if osp.isfile(path) else []
-    key = (row['method'], row['split'], row['seed'])
-    rows = [r for r in rows if (r['method'], r['split'], r['seed']) != key] + [row]
-    rows.sort(key=lambda r: (r['method'], r['split'], r['seed']))
+    key = (row['method'], row['split'], row['seed'], row['iters'])
+    rows = [r for r in rows if (r['method'], r['split'], r['seed'], r['iters']) != key] + [row]
+    rows.sort(key=lambda r: (r['iters'], r['method'], r['split'], r['seed']))
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
         json.dump(rows, f, indent=1)
@@ -222,7 +249,10 @@ def upsert(path: str, row: dict) -> None:
 
 def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
+    parser.add_argument('--schedule', choices=list(SCHEDULES), default='1k',
+                        help='iteration schedule (every row of one table uses the same)')
+    parser.add_argument('--methods', nargs='+', default=None,
+                        choices=sorted({m for s in SCHEDULES.values() for m in s}))
     parser.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
     parser.add_argument('--out', default=osp.join(ROOT, 'docs', 'results', 'detection.json'))
     parser.add_argument('--work-root', default='work_dirs/results/detection')
@@ -234,12 +264,17 @@ def main(argv=None) -> List[dict]:
     parser.add_argument('--peer-grid-out', default=PEER_GRID_FILE)
     args = parser.parse_args(argv)
     if args.peer_grid:
-        return peer_grid(args.work_root, args.max_iters, args.peer_grid_out)
+        return peer_grid(args.work_root, args.max_iters, args.peer_grid_out,
+                         schedule=args.schedule)
+    methods = args.methods or list(SCHEDULES[args.schedule])
+    unknown = [m for m in methods if m not in SCHEDULES[args.schedule]]
+    if unknown:
+        parser.error(f'methods {unknown} have no {args.schedule} config')
     rows = []
-    for method in args.methods:
+    for method in methods:
         for seed in args.seeds:
-            print(f'== {method} seed {seed}', flush=True)
-            row = run(method, seed, args.work_root, args.max_iters)
+            print(f'== {method} {args.schedule} seed {seed}', flush=True)
+            row = run(method, seed, args.work_root, args.max_iters, args.schedule)
             upsert(args.out, row)
             print(f'   bbox_mAP {row["bbox_mAP"]}  bbox_mAP_50 {row["bbox_mAP_50"]}', flush=True)
             rows.append(row)

@@ -1,7 +1,7 @@
 """Print a results JSON (docs/results/<family>.json) as a Markdown table.
 
-One row per (method, split): mean +- sample std over seeds of every metric,
-the number of seeds, and the iterations.
+One row per (schedule length, method, split): mean +- sample std over seeds
+of every metric, the number of seeds, and the iterations.
 
     python tools/analysis/results_table.py docs/results/detection.json
     python tools/analysis/results_table.py docs/results/detection.json \
@@ -21,11 +21,11 @@ def table(rows: list) -> str:
     """Markdown table of mean +- std per (method, split)."""
     groups = defaultdict(list)
     for row in rows:
-        groups[(row['method'], row['split'])].append(row)
+        groups[(row.get('iters') or 0, row['method'], row['split'])].append(row)
     metrics = sorted({k for r in rows for k in r if k not in NON_METRICS})
     lines = ['| method | split | ' + ' | '.join(metrics) + ' | seeds | iters |',
              '|---|---|' + '---|' * len(metrics) + '---|---|']
-    for (method, split), group in sorted(groups.items()):
+    for (_, method, split), group in sorted(groups.items()):
         cells = []
         for m in metrics:
             values = [r[m] for r in group if m in r]
