@@ -33,7 +33,7 @@ lint: $(STAMP)
 # tests on BCCD test, writes $(QUICKSTART_DIR)/detection.json and prints it
 # beside docs/results/detection.json (supervised and semi rows, 3 seeds).
 quickstart: $(STAMP)
-	$(PY) tools/analysis/detection_results.py --methods $(QUICKSTART_METHOD) --seeds 1 \
+	$(PY) tools/analysis/detection_results.py --schedule 1k --methods $(QUICKSTART_METHOD) --seeds 1 \
 		--work-root $(QUICKSTART_DIR) --out $(QUICKSTART_DIR)/detection.json
 	$(PY) tools/analysis/results_table.py docs/results/detection.json \
 		--also $(QUICKSTART_DIR)/detection.json
