@@ -39,11 +39,15 @@ import json
 import os
 import os.path as osp
 import re
-import subprocess
 import sys
 from typing import Dict, List, Optional
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from results_common import MACHINE, ROOT, train_log  # noqa: E402
+from results_common import parse_metrics as _parse_metrics  # noqa: E402
+from results_common import test as _test  # noqa: E402
+from results_common import train as _train  # noqa: E402
+from results_common import upsert as _upsert  # noqa: E402
 
 #: schedule -> method -> (config, kind); kind decides how the split seed is applied.
 SCHEDULES: Dict[str, Dict[str, tuple]] = {
@@ -83,7 +87,6 @@ PEER_GRID = dict(cls_pseudo_thr=(0.5, 0.7, 0.9), momentum=(0.001, 0.01))
 PEER_GRID_FILE = osp.join(ROOT, 'docs', 'results', 'detection_peer_grid.json')
 VAL_LINE = re.compile(r'Iter\(val\).*?teacher/coco/bbox_mAP: ([\d.]+)\s+'
                       r'teacher/coco/bbox_mAP_50: ([\d.]+)')
-METRIC_LINE = re.compile(r'Test metrics of .*?: (.*)$', re.MULTILINE)
 
 
 def split_options(kind: str, seed: int) -> List[str]:
@@ -143,39 +146,20 @@ def parse_pseudo_quality(log: str, last: int = 3) -> Dict[str, float]:
 
 
 def parse_metrics(output: str) -> Dict[str, float]:
-    """Metrics from the summary line that tools/test.py prints."""
-    if 'No test metrics for' in output:
-        # COCO evaluation of a model with no detection above its score
-        # threshold: mAP is 0 (tools/test.py says so instead of printing 0s).
-        return {'coco/bbox_mAP': 0.0, 'coco/bbox_mAP_50': 0.0}
-    match = METRIC_LINE.search(output)
-    if not match:
-        raise RuntimeError('tools/test.py printed no "Test metrics of" line:\n' + output[-2000:])
-    pairs = re.findall(r'([\w/]+): ([-\d.]+)', match.group(1))
-    return {k: float(v) for k, v in pairs}
+    """Metrics from the summary line that tools/test.py prints (a detector
+    with no box above its score threshold has mAP 0)."""
+    return _parse_metrics(output, empty={'coco/bbox_mAP': 0.0, 'coco/bbox_mAP_50': 0.0})
 
 
 def train(method: str, seed: int, work_dir: str, max_iters: Optional[int],
           extra: List[str] = (), schedule: str = '1k') -> str:
     """Train one run with tools/train.py; return the path of its last checkpoint."""
     config, kind = SCHEDULES[schedule][method]
-    if not osp.isabs(work_dir):
-        work_dir = osp.join(ROOT, work_dir)
     options = split_options(kind, seed) + [f'randomness.seed={seed}'] + list(extra)
     if max_iters:
         options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
                     f'default_hooks.checkpoint.interval={max_iters}']
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    train = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
-                            '--work-dir', work_dir, '--cfg-options', *options],
-                           cwd=ROOT, env=env, capture_output=True, text=True)
-    os.makedirs(work_dir, exist_ok=True)
-    with open(work_dir + '.train.log', 'w') as f:
-        f.write(train.stdout + train.stderr)
-    if train.returncode:
-        raise RuntimeError(f'training {method} seed {seed} failed:\n{train.stderr[-3000:]}')
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
+    return _train(config, work_dir, options, f'{method} seed {seed}')
 
 
 def run(method: str, seed: int, work_root: str, max_iters: Optional[int],
@@ -190,20 +174,14 @@ def run(method: str, seed: int, work_root: str, max_iters: Optional[int],
     work_dir = osp.join(work_root, f'{method}_{schedule}_10pct_seed{seed}')
     checkpoint = train(method, seed, work_dir, max_iters, extra, schedule)
     if kind == 'semi':
-        log = open(osp.join(ROOT, work_dir) + '.train.log').read()
-        hyper.update(parse_pseudo_quality(log))
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    test = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'test.py'), config,
-                           checkpoint, '--work-dir', osp.join(work_dir, 'test')],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
-    if test.returncode:
-        raise RuntimeError(f'testing {method} seed {seed} failed:\n{test.stderr[-3000:]}')
-    metrics = parse_metrics(test.stdout)
+        hyper.update(parse_pseudo_quality(train_log(work_dir)))
+    metrics = _test(config, checkpoint, work_dir, f'{method} seed {seed}',
+                    empty={'coco/bbox_mAP': 0.0, 'coco/bbox_mAP_50': 0.0})
     iters = max_iters or int(re.search(r'iter_(\d+)\.pth', checkpoint).group(1))
     return dict(method=method, split='10pct', seed=seed,
                 bbox_mAP=round(100 * metrics['coco/bbox_mAP'], 1),
                 bbox_mAP_50=round(100 * metrics['coco/bbox_mAP_50'], 1),
-                iters=iters, config=config, machine=f'{os.cpu_count()} CPU cores, no GPU',
+                iters=iters, config=config, machine=MACHINE,
                 **hyper)
 
 
@@ -219,7 +197,7 @@ def peer_grid(work_root: str, max_iters: Optional[int], out: str = PEER_GRID_FIL
                                 f'peer_grid_{schedule}_thr{thr}_m{momentum}_seed{seed}')
             train('mmdet_semibase', seed, work_dir, max_iters, peer_options(thr, momentum),
                   schedule)
-            log = open(osp.join(ROOT, work_dir) + '.train.log').read()
+            log = train_log(work_dir)
             row = dict(method='mmdet_semibase', split='10pct', seed=seed, cls_pseudo_thr=thr,
                        momentum=momentum, **parse_val(log), iters=iters,
                        config=SCHEDULES[schedule]['mmdet_semibase'][0])
@@ -238,13 +216,7 @@ def peer_grid(work_root: str, max_iters: Optional[int], out: str = PEER_GRID_FIL
 
 def upsert(path: str, row: dict) -> None:
     """Add ``row`` to the JSON list in ``path``, replacing the same run."""
-    rows = json.load(open(path)) if osp.isfile(path) else []
-    key = (row['method'], row['split'], row['seed'], row['iters'])
-    rows = [r for r in rows if (r['method'], r['split'], r['seed'], r['iters']) != key] + [row]
-    rows.sort(key=lambda r: (r['iters'], r['method'], r['split'], r['seed']))
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(rows, f, indent=1)
+    _upsert(path, row)
 
 
 def main(argv=None) -> List[dict]:

@@ -1,0 +1,88 @@
+"""What every results script shares: run tools/train.py and tools/test.py as
+subprocesses, read the metrics they print, and upsert rows into
+docs/results/<family>.json."""
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+from typing import Dict, List, Optional, Sequence
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+METRIC_LINE = re.compile(r'Test metrics of .*?: (.*)$', re.MULTILINE)
+MACHINE = f'{os.cpu_count()} CPU cores, no GPU'
+
+
+def _env() -> dict:
+    return dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+
+
+def abs_work_dir(work_dir: str) -> str:
+    return work_dir if osp.isabs(work_dir) else osp.join(ROOT, work_dir)
+
+
+def train(config: str, work_dir: str, options: Sequence[str], what: str) -> str:
+    """Train ``config`` with tools/train.py (log: ``<work_dir>.train.log``);
+    return the path of the last checkpoint."""
+    work_dir = abs_work_dir(work_dir)
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
+                           '--work-dir', work_dir, '--cfg-options', *options],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True)
+    os.makedirs(work_dir, exist_ok=True)
+    with open(work_dir + '.train.log', 'w') as f:
+        f.write(proc.stdout + proc.stderr)
+    if proc.returncode:
+        raise RuntimeError(f'training {what} failed (log: {work_dir}.train.log):\n'
+                           f'{proc.stderr[-3000:]}')
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def train_log(work_dir: str) -> str:
+    """The training log that :func:`train` wrote for ``work_dir``."""
+    with open(abs_work_dir(work_dir) + '.train.log') as f:
+        return f.read()
+
+
+def parse_metrics(output: str, empty: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+    """Metrics from the summary line that tools/test.py prints.
+
+    ``empty`` is returned when tools/test.py says the evaluator returned none
+    (e.g. COCO evaluation of a detector with no box above its threshold).
+    """
+    if 'No test metrics for' in output and empty is not None:
+        return dict(empty)
+    match = METRIC_LINE.search(output)
+    if not match:
+        raise RuntimeError('tools/test.py printed no "Test metrics of" line:\n' + output[-2000:])
+    pairs = re.findall(r'([\w/.]+): ([-\d.]+)', match.group(1))
+    return {k: float(v) for k, v in pairs}
+
+
+def test(config: str, checkpoint: str, work_dir: str, what: str,
+         options: Sequence[str] = (), empty: Optional[Dict[str, float]] = None
+         ) -> Dict[str, float]:
+    """Evaluate ``checkpoint`` with tools/test.py; return its metrics."""
+    args = [sys.executable, osp.join(ROOT, 'tools', 'test.py'), config, checkpoint,
+            '--work-dir', osp.join(abs_work_dir(work_dir), 'test')]
+    if options:
+        args += ['--cfg-options', *options]
+    proc = subprocess.run(args, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f'testing {what} failed:\n{proc.stderr[-3000:]}')
+    return parse_metrics(proc.stdout, empty)
+
+
+def upsert(path: str, row: dict, key: Sequence[str] = ('method', 'split', 'seed', 'iters')
+           ) -> List[dict]:
+    """Add ``row`` to the JSON list in ``path``, replacing the row of the same run."""
+    rows = json.load(open(path)) if osp.isfile(path) else []
+    ident = tuple(row.get(k) for k in key)
+    rows = [r for r in rows if tuple(r.get(k) for k in key) != ident] + [row]
+    rows.sort(key=lambda r: (r.get('iters') or 0, r['method'], str(r['split']),
+                             r.get('seed') or 0))
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(rows, f, indent=1)
+    return rows
