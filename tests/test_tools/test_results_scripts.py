@@ -82,3 +82,26 @@ def test_table_shows_another_run_beside_the_results(tmp_path):
     text = _tool('results_table').main([str(main_file), '--also', str(mine)])
     assert '| supervised | 10pct | 39.0 | 1 | 1000 |' in text
     assert f'| ours_fixed ({mine}) | 10pct | 41.0 | 1 | 1000 |' in text
+
+
+def test_segmentation_results_pipeline_on_the_camvid_fixture(tmp_path):
+    import shutil
+
+    from tests.conftest import REPO_ROOT
+    root = tmp_path / 'camvid'
+    shutil.copytree(f'{REPO_ROOT}/tests/data/camvid', root)
+    shutil.copytree(root / 'val', root / 'test')
+    shutil.copytree(root / 'valannot', root / 'testannot')
+    load_script('tools/split_dataset.py').main([str(root / 'train'), '--fraction', '1/4',
+                                               '--out-dir', str(root / 'splits')])
+    out = tmp_path / 'segmentation.json'
+    rows = _tool('segmentation_results').main(
+        ['--methods', 'ours_cutmix_fp', '--splits', '1/4', '--seeds', '1', '--max-iters', '2',
+         '--data-root', str(root), '--out', str(out), '--work-root', str(tmp_path / 'work')])
+    assert json.load(open(out)) == rows
+    row = rows[0]
+    assert (row['method'], row['split'], row['seed'], row['iters']) == ('ours_cutmix_fp', '1/4',
+                                                                        1, 2)
+    assert 0.0 <= row['mIoU'] <= 100.0
+    log = (tmp_path / 'work' / 'ours_cutmix_fp_1-4_seed1.train.log').read_text()
+    assert 'train.1-4.seed1.unlabeled.txt' in log and 'SegCutMix' in log

@@ -1,0 +1,106 @@
+"""Train and test the CamVid segmentation runs; write docs/results/segmentation.json.
+
+Each (method, split, seed) is trained with ``tools/train.py`` on the labeled
+part of that split (``data/camvid/splits/train.<1-8|1-4>.seed<S>.*.txt``,
+made by ``tools/dataset_converters/prepare_camvid.py``) with
+``randomness.seed=<S>``, then evaluated on CamVid ``test`` (233 images) with
+``tools/test.py``. One JSON row per run (a row of the same method, split,
+seed and iterations is replaced)::
+
+    {"method": "ours_fixed", "split": "1/8", "seed": 1, "mIoU": 52.3,
+     "iters": 2000, "config": "configs/...", "machine": "2 CPU cores, no GPU"}
+
+Examples::
+
+    python tools/analysis/segmentation_results.py --methods supervised ours_fixed \\
+        --splits 1/8 1/4 --seeds 1 2 3
+    python tools/analysis/segmentation_results.py --methods supervised_full --seeds 1
+    python tools/analysis/segmentation_results.py --methods ours_cutmix_fp --max-iters 4 \\
+        --out /tmp/smoke.json          # a quick check of the pipeline, not a result
+
+``python tools/analysis/results_table.py docs/results/segmentation.json``
+prints the README table.
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from results_common import MACHINE, ROOT, test, train, upsert  # noqa: E402
+
+SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb8-2k_semi-1-8-camvid.py'
+#: method -> (config, kind); kind decides how the split is applied.
+METHODS: Dict[str, tuple] = {
+    'supervised': ('configs/fpn/fpn_effl0_1xb8-2k_camvid-1-8.py', 'labeled'),
+    'supervised_full': ('configs/fpn/fpn_effl0_1xb8-2k_camvid.py', 'full'),
+    'ours_fixed': (SEMI.format(''), 'semi'),
+    'ours_cutmix_fp': (SEMI.format('-cutmix-fp'), 'semi'),
+    'ours_u2pl': (SEMI.format('-u2pl'), 'semi'),
+    'ours_corrmatch': (SEMI.format('-corrmatch'), 'semi'),
+}
+SPLITS = {'1/8': '1-8', '1/4': '1-4'}
+
+
+def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) -> List[str]:
+    """``--cfg-options`` that select the labeled/unlabeled lists of a split and seed."""
+    options = []
+    prefix = f'splits/train.{SPLITS[split]}.seed{seed}' if kind != 'full' else ''
+    if kind == 'labeled':
+        options = [f'train_dataloader.dataset.ann_file={prefix}.labeled.txt']
+    elif kind == 'semi':
+        options = [f'train_dataloader.dataset.labeled.ann_file={prefix}.labeled.txt',
+                   f'train_dataloader.dataset.unlabeled.ann_file={prefix}.unlabeled.txt']
+    if data_root:
+        where = (['train_dataloader.dataset.labeled', 'train_dataloader.dataset.unlabeled']
+                 if kind == 'semi' else ['train_dataloader.dataset'])
+        options += [f'{w}.data_root={data_root}' for w in where]
+        options += [f'{d}_dataloader.dataset.data_root={data_root}' for d in ('val', 'test')]
+    return options
+
+
+def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
+        data_root: Optional[str] = None) -> dict:
+    """Train and test one (method, split, seed); return its results row."""
+    config, kind = METHODS[method]
+    options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
+    if max_iters:
+        options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+                    f'default_hooks.checkpoint.interval={max_iters}']
+    name = f'{method}_{SPLITS[split] if kind != "full" else "full"}_seed{seed}'
+    work_dir = osp.join(work_root, name)
+    checkpoint = train(config, work_dir, options, f'{method} {split} seed {seed}')
+    test_options = ([f'test_dataloader.dataset.data_root={data_root}'] if data_root else [])
+    metrics = test(config, checkpoint, work_dir, f'{method} {split} seed {seed}',
+                   test_options)
+    iters = max_iters or int(checkpoint.rsplit('iter_', 1)[1].split('.')[0])
+    return dict(method=method, split='100pct' if kind == 'full' else split, seed=seed,
+                mIoU=round(metrics['mIoU'], 1), iters=iters, config=config, machine=MACHINE)
+
+
+def main(argv=None) -> List[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
+    parser.add_argument('--splits', nargs='+', default=list(SPLITS), choices=list(SPLITS))
+    parser.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
+    parser.add_argument('--out', default=osp.join(ROOT, 'docs', 'results', 'segmentation.json'))
+    parser.add_argument('--work-root', default='work_dirs/results/segmentation')
+    parser.add_argument('--data-root', help='CamVid folder (default: the configs\' data/camvid)')
+    parser.add_argument('--max-iters', type=int, default=None,
+                        help='shorten training (pipeline checks only; not a result)')
+    args = parser.parse_args(argv)
+    rows = []
+    for method in args.methods:
+        splits = ['100pct'] if METHODS[method][1] == 'full' else args.splits
+        for split in splits:
+            for seed in args.seeds:
+                print(f'== {method} {split} seed {seed}', flush=True)
+                row = run(method, split, seed, args.work_root, args.max_iters, args.data_root)
+                upsert(args.out, row)
+                print(f'   mIoU {row["mIoU"]}', flush=True)
+                rows.append(row)
+    return rows
+
+
+if __name__ == '__main__':
+    main()
