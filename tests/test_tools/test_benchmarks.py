@@ -23,3 +23,17 @@ def test_semi_iter_speed_runs_ours_and_the_peer(capsys, tmp_path):
          '--rounds', '1'])
     assert math.isfinite(ratio) and ratio > 0
     assert 'ratio ours / peer' in capsys.readouterr().out
+
+
+def test_seg_iter_speed_runs_semi_and_supervised(capsys, tmp_path):
+    import shutil
+
+    from tests.conftest import REPO_ROOT
+    root = tmp_path / 'camvid'
+    shutil.copytree(f'{REPO_ROOT}/tests/data/camvid', root)
+    load_script('tools/split_dataset.py').main([str(root / 'train'), '--fraction', '1/8',
+                                               '--out-dir', str(root / 'splits')])
+    ratio = load_script('tools/benchmarks/seg_iter_speed.py').main(
+        ['--data-root', str(root), '--iters', '2', '--warmup', '1', '--rounds', '1'])
+    assert math.isfinite(ratio) and ratio > 0
+    assert 'ratio semi / supervised' in capsys.readouterr().out

@@ -18,37 +18,23 @@ noise hits both alike. Prints the ratio ours / peer (the target is <= 1.0).
 import argparse
 import os.path as osp
 import statistics
+import sys
 import tempfile
-import time
 from typing import List
 
 import torch
-from mmengine.hooks import Hook
-from mmengine.runner import Runner
+from mmengine.config import Config
 
 import ssl_dense  # noqa: F401
 from ssl_dense.utils import register_all_modules
 from ssl_dense.utils.checkpoint import safe_torch_load
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from iter_timing import no_burn_in, train_timed  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OURS = 'configs/mean_teacher/mean-teacher_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py'
 PEER = 'configs/mmdet_semibase/semi-base_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py'
-
-
-class IterTimes(Hook):
-    """Records the wall time of every training iteration (data loading included)."""
-
-    priority = 'LOWEST'
-
-    def __init__(self) -> None:
-        self.times: List[float] = []
-        self._start = 0.0
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        self._start = time.perf_counter()
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self.times.append(time.perf_counter() - self._start)
 
 
 def peer_checkpoint(path: str, out_dir: str) -> str:
@@ -64,29 +50,14 @@ def peer_checkpoint(path: str, out_dir: str) -> str:
 def timed_run(config: str, iters: int, thr: float, work_dir: str, load_from: str = None,
               peer: bool = False) -> List[float]:
     """Train ``config`` for ``iters`` iterations; return the iteration times."""
-    from mmengine.config import Config
     cfg = Config.fromfile(osp.join(ROOT, config))
-    cfg.work_dir = work_dir
-    cfg.train_cfg.max_iters = iters
-    cfg.train_cfg.val_interval = iters + 1
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=iters + 1)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=iters + 1)
-    cfg.pop('param_scheduler')
     cfg.load_from = load_from
     if peer:
         cfg.model.semi_train_cfg.cls_pseudo_thr = thr
     else:
         cfg.model.threshold = dict(type='FixedThreshold', thr=thr)
-        for hook in cfg.custom_hooks:
-            if hook.type in ('TeacherEMAHook', 'UnsupWeightHook'):
-                hook.burn_in_iters = 0
-            if hook.type == 'UnsupWeightHook':
-                hook.ramp_iters = 0
-    runner = Runner.from_cfg(cfg)
-    timer = IterTimes()
-    runner.register_hook(timer)
-    runner.train()
-    return timer.times
+        no_burn_in(cfg)
+    return train_timed(cfg, iters, work_dir)
 
 
 def main(argv=None) -> float:
