@@ -4,21 +4,9 @@
 _base_ = [
     '../_base_/models/fpn_effl0.py',
     '../_base_/datasets/camvid.py',
+    '../_base_/schedules/schedule_poly_2k.py',
     '../_base_/default_runtime.py',
 ]
-max_iters = 2000
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=1000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=4e-5),
-    clip_grad=dict(max_norm=10, norm_type=2))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
-    dict(type='PolyLR', power=0.9, eta_min=1e-4, by_epoch=False, begin=100, end=max_iters),
-]
-auto_scale_lr = dict(enable=False, base_batch_size=8)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=1000, save_best='mIoU', rule='greater'))

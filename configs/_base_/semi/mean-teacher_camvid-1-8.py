@@ -6,6 +6,7 @@
 # `shared`); the strong view adds photometric noise through albumentations.
 _base_ = [
     '../datasets/camvid.py',
+    '../schedules/schedule_poly_2k.py',
     '../default_runtime.py',
 ]
 branches = dict(labeled='sup', weak='unsup_weak', strong='unsup_strong')
@@ -52,18 +53,7 @@ train_dataloader = dict(
         unlabeled=dict(dataset_common, ann_file=f'splits/{split}.unlabeled.txt',
                        data_prefix=dict(img_path='train'), pipeline=unlabeled_pipeline)))
 
-max_iters = 2000
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=1000)
 val_cfg = dict(type='TeacherStudentValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=4e-5),
-    clip_grad=dict(max_norm=10, norm_type=2))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
-    dict(type='PolyLR', power=0.9, eta_min=1e-4, by_epoch=False, begin=100, end=max_iters),
-]
 custom_hooks = [
     dict(type='TeacherEMAHook', burn_in_iters=300,
          momentum=dict(type='linear', start=0.5, end=0.99, steps=200)),
