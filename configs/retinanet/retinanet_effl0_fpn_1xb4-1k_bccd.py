@@ -1,5 +1,5 @@
 # Supervised RetinaNet, EfficientNet-Lite0 + FPN, all 205 BCCD train images,
-# 1k iterations x batch 4 at 320x240. The README quickstart (CPU, ~7 minutes).
+# 1k iterations x batch 4 at 320x240 (CPU, ~7 minutes; the supervised_full row).
 _base_ = [
     '../_base_/models/retinanet_effl0_fpn.py',
     '../_base_/datasets/bccd_detection.py',

@@ -36,7 +36,6 @@ the README table (mean +- std over seeds).
 """
 import argparse
 import json
-import os
 import os.path as osp
 import re
 import sys
@@ -204,13 +203,7 @@ def peer_grid(work_root: str, max_iters: Optional[int], out: str = PEER_GRID_FIL
             print(f'   val bbox_mAP {row["val_bbox_mAP"]}', flush=True)
             rows.append(row)
             # Written after every point, so a stopped grid keeps what it measured.
-            old = json.load(open(out)) if osp.isfile(out) else []
-            key = (thr, momentum, seed, iters)
-            old = [r for r in old
-                   if (r['cls_pseudo_thr'], r['momentum'], r['seed'], r['iters']) != key]
-            os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-            with open(out, 'w') as f:
-                json.dump(old + [row], f, indent=1)
+            _upsert(out, row, key=('cls_pseudo_thr', 'momentum', 'seed', 'iters'))
     return rows
 
 

@@ -15,6 +15,30 @@ from ssl_dense.registry import MODELS, TASK_UTILS
 __all__ = ['SegmentationAdapter', 'SegCutMix', 'warp_label_map']
 
 
+def _source_pixels(matrix: Tensor, out_shape: Tuple[int, int], valid_shape: Tuple[int, int],
+                   src_shape: Tuple[int, int]) -> Tuple[Tensor, Tensor, Tensor]:
+    """For every target pixel centre, the source row and column it maps back
+    to (nearest neighbour) and whether that lies inside the source image."""
+    h, w = out_shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) + 0.5,
+                            torch.arange(w, dtype=torch.float64) + 0.5, indexing='ij')
+    points = torch.stack([xs, ys, torch.ones_like(xs)]).reshape(3, -1)
+    src = torch.linalg.inv(matrix.double().cpu()) @ points
+    src = src[:2] / src[2:].clamp(min=1e-12)
+    sx, sy = src[0].reshape(h, w), src[1].reshape(h, w)
+    inside = (sx >= 0) & (sy >= 0) & (sx < valid_shape[1]) & (sy < valid_shape[0])
+    col = sx.floor().long().clamp(0, src_shape[1] - 1)
+    row = sy.floor().long().clamp(0, src_shape[0] - 1)
+    return row, col, inside
+
+
+def _gather(values: Tensor, pixels: Tuple[Tensor, Tensor, Tensor], fill) -> Tensor:
+    row, col, inside = pixels
+    out = values.cpu()[row, col]
+    out[~inside] = fill
+    return out.to(values.device)
+
+
 def warp_label_map(labels: Tensor, matrix: Tensor, out_shape: Tuple[int, int],
                    valid_shape: Tuple[int, int], ignore_index) -> Tensor:
     """Move a label map (or any per-pixel map) from one view to another
@@ -33,21 +57,8 @@ def warp_label_map(labels: Tensor, matrix: Tensor, out_shape: Tuple[int, int],
     Returns:
         Tensor: Values of shape ``out_shape``, dtype of ``labels``.
     """
-    h, w = out_shape
-    src_h, src_w = labels.shape
-    # Pixel centres of the target view, mapped back into the source view.
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) + 0.5,
-                            torch.arange(w, dtype=torch.float64) + 0.5, indexing='ij')
-    points = torch.stack([xs, ys, torch.ones_like(xs)]).reshape(3, -1)
-    src = torch.linalg.inv(matrix.double().cpu()) @ points
-    src = src[:2] / src[2:].clamp(min=1e-12)
-    sx, sy = src[0].reshape(h, w), src[1].reshape(h, w)
-    inside = (sx >= 0) & (sy >= 0) & (sx < valid_shape[1]) & (sy < valid_shape[0])
-    col = sx.floor().long().clamp(0, src_w - 1)
-    row = sy.floor().long().clamp(0, src_h - 1)
-    out = labels.cpu()[row, col]
-    out[~inside] = ignore_index
-    return out.to(labels.device)
+    pixels = _source_pixels(matrix, out_shape, valid_shape, tuple(labels.shape))
+    return _gather(labels, pixels, ignore_index)
 
 
 @TASK_UTILS.register_module()
@@ -134,12 +145,7 @@ class SegmentationAdapter(BaseTaskAdapter):
         for i, sample in enumerate(data_samples):
             h, w = sample.metainfo['img_shape'][:2]
             valid[i, :h, :w] = True
-        flat_scores, flat_labels = scores[valid], labels[valid]
-        if flat_scores.numel() > self.max_policy_pixels:
-            pick = torch.randperm(flat_scores.numel(), device=flat_scores.device)
-            pick = pick[:self.max_policy_pixels]
-            flat_scores, flat_labels = flat_scores[pick], flat_labels[pick]
-        threshold.update(flat_scores, flat_labels)
+        threshold.update(*self._subsample(scores[valid], labels[valid]))
         pseudo = []
         for i in range(len(data_samples)):
             weights = threshold(scores[i].flatten(), labels[i].flatten()).view_as(scores[i])
@@ -160,11 +166,14 @@ class SegmentationAdapter(BaseTaskAdapter):
             correct = labels[i, :h, :w] == gt
             keep_scores.append(scores[i, :h, :w][correct])
             keep_labels.append(labels[i, :h, :w][correct])
-        scores, labels = torch.cat(keep_scores), torch.cat(keep_labels)
-        if scores.numel() > self.max_policy_pixels:
-            pick = torch.randperm(scores.numel(), device=scores.device)[:self.max_policy_pixels]
-            scores, labels = scores[pick], labels[pick]
-        return scores, labels
+        return self._subsample(torch.cat(keep_scores), torch.cat(keep_labels))
+
+    def _subsample(self, scores: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
+        """At most ``max_policy_pixels`` (scores, labels), a random subset."""
+        if scores.numel() <= self.max_policy_pixels:
+            return scores, labels
+        pick = torch.randperm(scores.numel(), device=scores.device)[:self.max_policy_pixels]
+        return scores[pick], labels[pick]
 
     def transfer(self, pseudo, source_samples, target_samples) -> List[PixelData]:
         moved = []
@@ -176,14 +185,14 @@ class SegmentationAdapter(BaseTaskAdapter):
             # Hard labels only: a pixel without weight 1 is "unknown" (-1).
             labels = torch.where(inst.weights[0] >= 1, inst.labels[0],
                                  torch.full_like(inst.labels[0], -1))
-            labels = warp_label_map(labels, matrix, out_shape, (src_h, src_w), -1)
-            scores = warp_label_map(inst.scores[0], matrix, out_shape, (src_h, src_w), 0)
+            # One mapping of target pixels to source pixels serves both maps.
+            pixels = _source_pixels(matrix, out_shape, (src_h, src_w), tuple(labels.shape))
+            labels, scores = _gather(labels, pixels, -1), _gather(inst.scores[0], pixels, 0)
             dst_h, dst_w = dst.metainfo['img_shape'][:2]
             labels[dst_h:, :] = -1
             labels[:, dst_w:] = -1
             kept = labels >= 0
-            moved.append(PixelData(labels=labels.clamp(min=0)[None] * kept + (-1) * ~kept,
-                                   scores=(scores * kept)[None],
+            moved.append(PixelData(labels=labels[None], scores=(scores * kept)[None],
                                    weights=kept.to(scores.dtype)[None]))
         return moved
 
