@@ -357,3 +357,39 @@ def test_unsupervised_loss_weights_by_loss_name():
     with pytest.raises(KeyError, match=r"names \['loss_bbox'\].*returns the losses \['loss_cls'\]"):
         DetectionAdapter(loss_weights=dict(loss_bbox=0.0)).unsupervised_loss(
             student, torch.zeros(1, 3, 8, 8), [_sample(np.eye(3))], [pseudo])
+
+
+def test_expected_count_norm_scales_loss_by_found_over_expected_boxes():
+    def labeled(n):
+        sample = _sample(np.eye(3))
+        sample.gt_instances = InstanceData(bboxes=torch.zeros(n, 4), labels=torch.zeros(n).long())
+        return sample
+
+    pseudo = InstanceData(bboxes=torch.tensor([[0., 0., 10., 10.]]), labels=torch.tensor([0]),
+                          scores=torch.tensor([0.9]), weights=torch.tensor([1.0]))
+    adapter = DetectionAdapter(expected_count_norm=('loss_cls', ), count_momentum=0.5)
+    student = _RecordingStudent()
+    # Before any labeled batch there is nothing to expect: plain normalisation.
+    losses = adapter.unsupervised_loss(student, torch.zeros(1, 3, 8, 8), [_sample(np.eye(3))],
+                                       [pseudo])
+    assert losses['loss_cls'].item() == pytest.approx(1.0)
+    adapter.supervised_loss(student, torch.zeros(2, 3, 8, 8), [labeled(2), labeled(6)])
+    assert adapter.boxes_per_image == pytest.approx(4.0)
+    adapter.supervised_loss(student, torch.zeros(1, 3, 8, 8), [labeled(8)])
+    assert adapter.boxes_per_image == pytest.approx(6.0)  # 0.5 * 4 + 0.5 * 8
+    # One pseudo box where 6 objects are expected: the loss is scaled by 1/6
+    # and stays connected to the student.
+    losses = adapter.unsupervised_loss(student, torch.zeros(1, 3, 8, 8), [_sample(np.eye(3))],
+                                       [pseudo])
+    assert losses['loss_cls'].item() == pytest.approx(1 / 6) and losses['loss_cls'].requires_grad
+    # More pseudo boxes than expected never scale the loss up.
+    many = InstanceData(bboxes=torch.zeros(9, 4) + torch.tensor([0., 0., 10., 10.]),
+                        labels=torch.zeros(9).long(), scores=torch.ones(9), weights=torch.ones(9))
+    losses = adapter.unsupervised_loss(student, torch.zeros(1, 3, 8, 8), [_sample(np.eye(3))],
+                                       [many])
+    assert losses['loss_cls'].item() == pytest.approx(1.0)
+    with pytest.raises(KeyError, match=r"expected_count_norm names \['loss_bbox'\]"):
+        DetectionAdapter(expected_count_norm=('loss_bbox', )).unsupervised_loss(
+            student, torch.zeros(1, 3, 8, 8), [_sample(np.eye(3))], [pseudo])
+    with pytest.raises(ValueError, match='count_momentum'):
+        DetectionAdapter(count_momentum=1.0)
