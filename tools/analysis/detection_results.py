@@ -73,6 +73,8 @@ SCHEDULES: Dict[str, Dict[str, tuple]] = {
                            'semi-base_retinanet_effl0_fpn_1xb4-2k_semi-10pct-bccd.py', 'peer'),
     },
 }
+SCHEDULES['2k']['ours_fixed_band'] = (
+    'configs/mean_teacher/mean-teacher-band_retinanet_effl0_fpn_1xb4-2k_semi-10pct-bccd.py', 'semi')
 for _policy in ('adaptive', 'dual', 'gmm'):
     SCHEDULES['2k'][f'ours_{_policy}'] = (
         f'configs/mean_teacher/mean-teacher-{_policy}_retinanet_effl0_fpn_1xb4-2k_'
