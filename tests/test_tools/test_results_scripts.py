@@ -105,3 +105,27 @@ def test_segmentation_results_pipeline_on_the_camvid_fixture(tmp_path):
     assert 0.0 <= row['mIoU'] <= 100.0
     log = (tmp_path / 'work' / 'ours_cutmix_fp_1-4_seed1.train.log').read_text()
     assert 'train.1-4.seed1.unlabeled.txt' in log and 'SegCutMix' in log
+
+
+def test_upsert_from_parallel_processes_keeps_every_row(tmp_path):
+    """Two result scripts running side by side must not drop each other's rows."""
+    import multiprocessing as mp
+    common = _tool('results_common')
+    out = str(tmp_path / 'rows.json')
+    ctx = mp.get_context('fork')
+    procs = [ctx.Process(target=_upsert_many, args=(common.upsert, out, seed))
+             for seed in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    rows = json.load(open(out))
+    assert sorted((r['seed'], r['iters']) for r in rows) == [
+        (seed, iters) for seed in range(6) for iters in range(10)]
+    assert not list(tmp_path.glob('rows.json.tmp*'))
+
+
+def _upsert_many(upsert, out, seed):
+    for iters in range(10):
+        upsert(out, dict(method='supervised', split='10pct', seed=seed, iters=iters))

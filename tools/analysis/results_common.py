@@ -76,13 +76,23 @@ def test(config: str, checkpoint: str, work_dir: str, what: str,
 
 def upsert(path: str, row: dict, key: Sequence[str] = ('method', 'split', 'seed', 'iters')
            ) -> List[dict]:
-    """Add ``row`` to the JSON list in ``path``, replacing the row of the same run."""
-    rows = json.load(open(path)) if osp.isfile(path) else []
-    ident = tuple(row.get(k) for k in key)
-    rows = [r for r in rows if tuple(r.get(k) for k in key) != ident] + [row]
-    rows.sort(key=lambda r: (r.get('iters') or 0, r['method'], str(r['split']),
-                             r.get('seed') or 0))
+    """Add ``row`` to the JSON list in ``path``, replacing the row of the same run.
+
+    Several result scripts may run side by side: the read-modify-write holds
+    an exclusive lock on ``path + '.lock'``, and the new list replaces the old
+    file atomically, so a crash never leaves a half-written results file.
+    """
+    import fcntl
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(rows, f, indent=1)
+    with open(path + '.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = json.load(open(path)) if osp.isfile(path) else []
+        ident = tuple(row.get(k) for k in key)
+        rows = [r for r in rows if tuple(r.get(k) for k in key) != ident] + [row]
+        rows.sort(key=lambda r: (r.get('iters') or 0, r['method'], str(r['split']),
+                                 r.get('seed') or 0))
+        tmp = f'{path}.tmp{os.getpid()}'
+        with open(tmp, 'w') as f:
+            json.dump(rows, f, indent=1)
+        os.replace(tmp, path)
     return rows
