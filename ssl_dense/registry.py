@@ -80,7 +80,8 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
 PARAM_SCHEDULERS = Registry(
     'parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, scope=_SCOPE)
 
-METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=_SCOPE)
+METRICS = Registry(
+    'metric', parent=MMENGINE_METRICS, scope=_SCOPE, locations=['ssl_dense.evaluation'])
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope=_SCOPE)
 
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope=_SCOPE)

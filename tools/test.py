@@ -4,10 +4,16 @@ Examples::
 
     python tools/test.py CONFIG work_dirs/run1/best_coco_bbox_mAP_iter_2000.pth
     python tools/test.py CONFIG CHECKPOINT --out results.pkl --show-dir vis
+    # cross-validation (MIL): every fold's checkpoint, metrics per fold and
+    # mean +- std over the folds
+    python tools/test.py configs/mil/abmil_musk1-10fold.py \
+        'work_dirs/abmil_musk1-10fold/fold{fold}/epoch_40.pth' --folds 10
 """
 import argparse
+import copy
 import os
 import os.path as osp
+import statistics
 
 from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
@@ -21,7 +27,13 @@ from ssl_dense.utils import (load_tool_config, register_all_modules, setup_cpu_d
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (evaluate) a model with ssl_dense')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file; with --folds, a pattern with '
+                        '{fold}')
+    parser.add_argument('--fold', type=int,
+                        help='cross-validation fold for configs whose datasets take one (MIL)')
+    parser.add_argument('--folds', type=int,
+                        help='test folds 0..N-1 (checkpoint pattern with {fold}) and report '
+                        'each fold and the mean +- std')
     parser.add_argument('--work-dir', help='directory for the evaluation logs and metrics')
     parser.add_argument('--out', help='dump raw predictions to this pickle file')
     parser.add_argument('--show-dir', help='save images with drawn predictions to this '
@@ -43,6 +55,45 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
+    if args.folds is None:
+        return test_one(args)
+    if '{fold}' not in args.checkpoint:
+        raise ValueError(f'--folds needs a checkpoint pattern with {{fold}}, got '
+                         f'{args.checkpoint}')
+    per_fold = []
+    for fold in range(args.folds):
+        fold_args = copy.copy(args)
+        fold_args.fold = fold
+        fold_args.checkpoint = args.checkpoint.format(fold=fold)
+        if args.work_dir:
+            fold_args.work_dir = osp.join(args.work_dir, f'fold{fold}')
+        per_fold.append(test_one(fold_args))
+    summary = fold_summary(per_fold)
+    print(f'Cross-validation over {args.folds} folds of {args.checkpoint}:')
+    for fold, metrics in enumerate(per_fold):
+        values = '  '.join(f'{k}: {v:.4f}' for k, v in metrics.items() if isinstance(v, float))
+        print(f'  fold {fold}: {values}')
+    values = '  '.join(f'{k}: {m:.4f} +- {sd:.4f}' for k, (m, sd) in summary.items())
+    print(f'  mean +- std: {values}')
+    return dict(folds=per_fold, mean={k: m for k, (m, _) in summary.items()},
+                std={k: sd for k, (_, sd) in summary.items()})
+
+
+def fold_summary(per_fold: list) -> dict:
+    """``metric -> (mean, sample std)`` over folds, for float metrics every
+    fold reports."""
+    keys = [k for k, v in per_fold[0].items() if isinstance(v, float)]
+    out = {}
+    for key in keys:
+        values = [m[key] for m in per_fold if key in m]
+        if len(values) == len(per_fold):
+            out[key] = (statistics.fmean(values),
+                        statistics.stdev(values) if len(values) > 1 else 0.0)
+    return out
+
+
+def test_one(args: argparse.Namespace) -> dict:
+    """Evaluate ``args.checkpoint`` on the test set of ``args.config``."""
     cfg = load_tool_config(args)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')

@@ -38,6 +38,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='allow the --resume / load_from checkpoint to be unpickled with '
                         'weights_only=False. Only for files you trust: unpickling can run '
                         'arbitrary code')
+    parser.add_argument('--fold', type=int,
+                        help='cross-validation fold for configs whose datasets take one (MIL); '
+                        'the default work dir gets a fold<K> subfolder')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. train_cfg.max_iters=100; '
                         'key=[a,b] for lists, key="(a,b)" for tuples, no spaces inside')

@@ -1,8 +1,10 @@
+from .mil import CLAMFeatureDataset, MILCsvDataset
 from .segmentation import CamVidDataset, LoadSegAnnotationsChecked
 from .semi_dataset import LabeledUnlabeledSampler, SemiDataset
 from .transforms import AlbuPhotometric, LoadImageChecked, MultiView
 
 __all__ = [
     'MultiView', 'LoadImageChecked', 'AlbuPhotometric', 'SemiDataset', 'LabeledUnlabeledSampler',
-    'CamVidDataset', 'LoadSegAnnotationsChecked'
+    'CamVidDataset', 'LoadSegAnnotationsChecked', 'MILCsvDataset',
+    'CLAMFeatureDataset'
 ]

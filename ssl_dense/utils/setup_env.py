@@ -7,7 +7,7 @@ import warnings
 from mmengine import DefaultScope
 from mmengine.config import Config
 
-__all__ = ['register_all_modules', 'load_tool_config']
+__all__ = ['register_all_modules', 'load_tool_config', 'set_fold']
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
@@ -25,6 +25,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     """
     import ssl_dense.datasets  # noqa: F401
     import ssl_dense.engine  # noqa: F401
+    import ssl_dense.evaluation  # noqa: F401
     import ssl_dense.models  # noqa: F401
 
     if not init_default_scope:
@@ -61,4 +62,30 @@ def load_tool_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    fold = getattr(args, 'fold', None)
+    if fold is not None:
+        set_fold(cfg, fold)
+        # One logger and visualizer per fold, also when folds start within
+        # the same second (mmengine names them by experiment and time).
+        cfg.experiment_name = f'{osp.splitext(osp.basename(args.config))[0]}_fold{fold}'
+        if args.work_dir is None:
+            cfg.work_dir = osp.join(cfg.work_dir, f'fold{fold}')
     return cfg
+
+
+def set_fold(cfg: Config, fold: int) -> None:
+    """Set ``fold`` of the dataset of every dataloader in ``cfg`` (datasets
+    with a ``{fold}`` placeholder in their split file, e.g. the MIL bags).
+
+    Raises:
+        KeyError: No dataloader's dataset takes a ``fold``.
+    """
+    found = False
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(key) or {}).get('dataset')
+        if dataset is not None and 'fold' in dataset:
+            dataset['fold'] = fold
+            found = True
+    if not found:
+        raise KeyError('--fold: no dataloader of this config has a dataset with a `fold` '
+                       '(cross-validation configs such as configs/mil/* have one)')

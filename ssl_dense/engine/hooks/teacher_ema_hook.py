@@ -72,7 +72,8 @@ class TeacherEMAHook(Hook):
     where ``m`` (the teacher's keep rate, see :mod:`ssl_dense.models.semi.ema`)
     follows ``momentum``. During the first ``burn_in_iters`` iterations the
     teacher is a plain copy of the student; the schedule starts after them.
-    When training starts from iteration 0 the teacher is set to the student;
+    When training starts from iteration 0 the teacher is set to the student
+    (unless ``copy_at_start=False``, for a teacher initialised from elsewhere);
     after ``--resume`` the teacher saved in the checkpoint is kept as it is.
 
     Under DDP every rank updates its own teacher from its student, whose
@@ -87,6 +88,10 @@ class TeacherEMAHook(Hook):
         interval (int): Update every this many iterations. Defaults to 1.
         buffers (str): Buffer policy, one of ``'skip'``, ``'copy'``,
             ``'ema'``. Defaults to ``'copy'``.
+        copy_at_start (bool): Set the teacher to the student when training
+            starts from iteration 0. False keeps the teacher the model built
+            (e.g. MHIM's teacher loaded from a baseline checkpoint).
+            Defaults to True.
     """
 
     priority = 'ABOVE_NORMAL'
@@ -95,7 +100,8 @@ class TeacherEMAHook(Hook):
                  momentum: Union[float, dict] = 0.999,
                  burn_in_iters: int = 0,
                  interval: int = 1,
-                 buffers: str = 'copy') -> None:
+                 buffers: str = 'copy',
+                 copy_at_start: bool = True) -> None:
         self.schedule = _check_schedule(momentum)
         if burn_in_iters < 0:
             raise ValueError(f'burn_in_iters must be >= 0, got {burn_in_iters!r}')
@@ -106,6 +112,7 @@ class TeacherEMAHook(Hook):
         self.burn_in_iters = burn_in_iters
         self.interval = interval
         self.buffers = buffers
+        self.copy_at_start = copy_at_start
         self._ema: Optional[TeacherEMA] = None
 
     def before_train(self, runner) -> None:
@@ -116,7 +123,7 @@ class TeacherEMAHook(Hook):
                                 f'(e.g. ssl_dense TeacherStudent), got {type(model).__name__} '
                                 f'without `{name}`')
         self._ema = TeacherEMA(model.teacher, model.student, buffers=self.buffers)
-        if runner.iter == 0:
+        if runner.iter == 0 and self.copy_at_start:
             self._ema.copy_student()
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:

@@ -1,0 +1,3 @@
+from .bag_metric import BagMetric, bag_metrics, binary_auc
+
+__all__ = ['BagMetric', 'bag_metrics', 'binary_auc']
