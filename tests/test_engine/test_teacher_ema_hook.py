@@ -140,3 +140,16 @@ def test_unsup_weight_schedule():
     assert UnsupWeightHook(weight=1.0).weight_at(0) == 1.0
     with pytest.raises(ValueError):
         UnsupWeightHook(weight=-1)
+
+
+@pytest.mark.parametrize('copy_at_start', [True, False])
+def test_copy_at_start_keeps_a_teacher_initialised_elsewhere(tmp_path, copy_at_start):
+    runner = _runner(tmp_path, TeacherEMAHook(momentum=0.5, copy_at_start=copy_at_start),
+                     max_iters=1)
+    runner.model.teacher.weight.data.fill_(7.0)  # e.g. loaded from a baseline checkpoint
+    rec = _Recorder()
+    runner.register_hook(rec)
+    runner.train()
+    # One update t <- 0.5 t + 0.5 s, from 7 (kept) or from the student's 0 (copied).
+    start = 0.0 if copy_at_start else 7.0
+    assert rec.teachers[0] == pytest.approx(0.5 * start + 0.5 * rec.students[0])
