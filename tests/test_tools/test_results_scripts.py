@@ -129,3 +129,23 @@ def test_upsert_from_parallel_processes_keeps_every_row(tmp_path):
 def _upsert_many(upsert, out, seed):
     for iters in range(10):
         upsert(out, dict(method='supervised', split='10pct', seed=seed, iters=iters))
+
+
+def test_mil_results_cross_validates_and_writes_rows(tmp_path):
+    tool = _tool('mil_results')
+    out = tmp_path / 'mil.json'
+    rows = tool.main(['--methods', 'abmil', '--datasets', 'elephant', '--seeds', '2',
+                      '--folds', '2', '--epochs', '1', '--out', str(out),
+                      '--work-root', str(tmp_path / 'work')])
+    row = json.load(open(out))[0]
+    assert row == rows[0]
+    assert (row['method'], row['split'], row['seed'], row['folds']) == ('abmil', 'elephant',
+                                                                        2, 2)
+    assert 0.0 <= row['accuracy'] <= 1.0 and 0.0 <= row['auc'] <= 1.0
+    # Each fold trained on its own split file of seed 2 with 230 features.
+    cfg = (tmp_path / 'work' / 'abmil_elephant_seed2' / 'fold1' / 'abmil_musk1-10fold.py')
+    text = cfg.read_text()
+    assert 'splits/elephant/seed2/fold{fold}.csv' in text and 'fold=1' in text
+    assert 'in_channels=230' in text
+    table = _tool('results_table').table([row])
+    assert '| abmil | elephant |' in table and '| epochs |' in table

@@ -13,29 +13,34 @@ import statistics
 from collections import defaultdict
 
 # Run settings, not metrics (the peer's tuned hyper-parameters included).
-NON_METRICS = {'method', 'split', 'seed', 'iters', 'config', 'machine', 'cls_pseudo_thr',
-               'momentum'}
+NON_METRICS = {'method', 'split', 'seed', 'iters', 'epochs', 'folds', 'config', 'machine',
+               'cls_pseudo_thr', 'momentum'}
+# Metrics in [0, 1] (MIL), printed with three decimals; the others are points.
+UNIT_METRICS = {'accuracy', 'auc', 'accuracy_fold_std', 'balanced_accuracy', 'f1'}
 
 
 def table(rows: list) -> str:
     """Markdown table of mean +- std per (method, split)."""
     groups = defaultdict(list)
+    length = 'iters' if any('iters' in r for r in rows) else 'epochs'
     for row in rows:
-        groups[(row.get('iters') or 0, row['method'], row['split'])].append(row)
+        groups[(row.get(length) or 0, row['method'], row['split'])].append(row)
     metrics = sorted({k for r in rows for k in r if k not in NON_METRICS})
-    lines = ['| method | split | ' + ' | '.join(metrics) + ' | seeds | iters |',
+    lines = ['| method | split | ' + ' | '.join(metrics) + f' | seeds | {length} |',
              '|---|---|' + '---|' * len(metrics) + '---|---|']
     for (_, method, split), group in sorted(groups.items()):
         cells = []
         for m in metrics:
-            values = [r[m] for r in group if m in r]
+            values = [r[m] for r in group if r.get(m) is not None]
+            digits = 3 if m in UNIT_METRICS else 1
             if not values:
                 cells.append('')
             elif len(values) == 1:
-                cells.append(f'{values[0]:.1f}')
+                cells.append(f'{values[0]:.{digits}f}')
             else:
-                cells.append(f'{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}')
-        iters = sorted({r.get('iters') for r in group})
+                cells.append(f'{statistics.mean(values):.{digits}f} ± '
+                             f'{statistics.stdev(values):.{digits}f}')
+        iters = sorted({r.get(length) for r in group})
         lines.append(f'| {method} | {split} | ' + ' | '.join(cells)
                      + f' | {len(group)} | {", ".join(map(str, iters))} |')
     return '\n'.join(lines)
