@@ -44,7 +44,12 @@ METHODS: Dict[str, str] = {
     'abmil_gated': 'configs/mil/abmil-gated_musk1-10fold.py',
     'ours_abmil_aem': 'configs/mil/abmil-aem_musk1-10fold.py',
     'ours_abmil_mhim': 'configs/mil/abmil-mhim_musk1-10fold.py',
+    'transmil': 'configs/mil/transmil_musk1-10fold.py',
+    'dsmil': 'configs/mil/dsmil_musk1-10fold.py',
 }
+for _model in ('transmil', 'dsmil'):
+    for _addon in ('aem', 'mhim'):
+        METHODS[f'ours_{_model}_{_addon}'] = f'configs/mil/{_model}-{_addon}_musk1-10fold.py'
 #: dataset -> (data file, features per instance)
 DATASETS = {'musk1': ('musk1.csv.gz', 166), 'musk2': ('musk2.csv.gz', 166),
             'elephant': ('elephant.csv.gz', 230)}
