@@ -149,3 +149,21 @@ def test_mil_results_cross_validates_and_writes_rows(tmp_path):
     assert 'in_channels=230' in text
     table = _tool('results_table').table([row])
     assert '| abmil | elephant |' in table and '| epochs |' in table
+
+
+def test_mil_mhim_init_starts_the_teacher_from_the_baseline_fold(tmp_path):
+    tool = _tool('mil_results')
+    args = ['--datasets', 'musk1', '--seeds', '1', '--folds', '1', '--epochs', '1',
+            '--out', str(tmp_path / 'mil.json'), '--work-root', str(tmp_path / 'work')]
+    import pytest
+    with pytest.raises(FileNotFoundError, match='run --methods abmil first'):
+        tool.main(['--methods', 'ours_abmil_mhim_init'] + args)
+    tool.main(['--methods', 'abmil', 'ours_abmil_mhim_init'] + args)
+    text = (tmp_path / 'work' / 'ours_abmil_mhim_init_musk1_seed1' / 'fold0' /
+            'abmil-mhim_musk1-10fold.py').read_text()
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(tmp_path / 'work' / 'ours_abmil_mhim_init_musk1_seed1' / 'fold0' /
+                              'abmil-mhim_musk1-10fold.py'))
+    assert cfg.model.teacher_init == str(tmp_path / 'work' / 'abmil_musk1_seed1' / 'fold0' /
+                                         'epoch_1.pth')
+    assert 'copy_at_start=False' in text

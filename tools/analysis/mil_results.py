@@ -50,16 +50,38 @@ METHODS: Dict[str, str] = {
 for _model in ('transmil', 'dsmil'):
     for _addon in ('aem', 'mhim'):
         METHODS[f'ours_{_model}_{_addon}'] = f'configs/mil/{_model}-{_addon}_musk1-10fold.py'
+#: MHIM variants whose teacher starts from the baseline's checkpoint of the
+#: same fold (as MHIM-MIL does); the baseline must have run first.
+for _model in ('abmil', 'transmil', 'dsmil'):
+    METHODS[f'ours_{_model}_mhim_init'] = METHODS[f'ours_{_model}_mhim']
+TEACHER_INIT = {f'ours_{m}_mhim_init': m for m in ('abmil', 'transmil', 'dsmil')}
 #: dataset -> (data file, features per instance)
 DATASETS = {'musk1': ('musk1.csv.gz', 166), 'musk2': ('musk2.csv.gz', 166),
             'elephant': ('elephant.csv.gz', 230)}
 FOLDS = 10
 
 
+def fold_work_dir(work_root: str, method: str, dataset: str, seed: int, fold: int) -> str:
+    return osp.join(work_root, f'{method}_{dataset}_seed{seed}', f'fold{fold}')
+
+
 def fold_config(method: str, dataset: str, seed: int, fold: int, work_dir: str,
-                epochs: Optional[int] = None) -> Config:
+                epochs: Optional[int] = None, work_root: Optional[str] = None) -> Config:
     """The config of ``method`` on ``dataset``, fold ``fold`` of split seed ``seed``."""
     cfg = Config.fromfile(osp.join(ROOT, METHODS[method]))
+    if method in TEACHER_INIT:
+        base_dir = fold_work_dir(work_root, TEACHER_INIT[method], dataset, seed, fold)
+        last = osp.join(base_dir, 'last_checkpoint')
+        if not osp.isfile(last):
+            raise FileNotFoundError(f'{method} starts its teacher from the {TEACHER_INIT[method]} '
+                                    f'checkpoint of the same fold, and {last} does not exist: '
+                                    f'run --methods {TEACHER_INIT[method]} first (same '
+                                    '--work-root, seeds and epochs)')
+        with open(last) as f:
+            cfg.model.teacher_init = f.read().strip()
+        for hook in cfg.custom_hooks:
+            if hook['type'] == 'TeacherEMAHook':
+                hook['copy_at_start'] = False
     data_file, in_channels = DATASETS[dataset]
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         ds = cfg[key].dataset
@@ -85,8 +107,8 @@ def run(method: str, dataset: str, seed: int, work_root: str, folds: int = FOLDS
     """Cross-validate one (method, dataset, seed); return its results row."""
     per_fold = []
     for fold in range(folds):
-        work_dir = osp.join(work_root, f'{method}_{dataset}_seed{seed}', f'fold{fold}')
-        cfg = fold_config(method, dataset, seed, fold, work_dir, epochs)
+        work_dir = fold_work_dir(work_root, method, dataset, seed, fold)
+        cfg = fold_config(method, dataset, seed, fold, work_dir, epochs, work_root)
         runner = Runner.from_cfg(cfg)
         runner.train()
         metrics = runner.test()
