@@ -114,7 +114,8 @@ class _BagDataset(Dataset):
 
     def __init__(self, split_file: Optional[str], split: Optional[str],
                  in_channels: Optional[int], standardize: bool,
-                 fold: Optional[int] = None) -> None:
+                 fold: Optional[int] = None, clip: Optional[float] = None) -> None:
+        self.clip = clip
         if split_file is not None and '{fold}' in split_file:
             if fold is None:
                 raise ValueError(f'split_file {split_file} has a {{fold}} placeholder; set fold '
@@ -152,11 +153,18 @@ class _BagDataset(Dataset):
         the split (no statistics from val or test bags)."""
         stacked = np.concatenate(features)
         self.mean = stacked.mean(0)
-        self.std = np.maximum(stacked.std(0), 1e-6)
+        std = stacked.std(0)
+        # A feature that is constant over the training instances is only
+        # centred. ELEPHANT also has features that are nearly constant there
+        # (std 4e-4) and not in a few test instances: set `clip` for such
+        # data so that those values do not become 10^4.
+        self.std = np.where(std > 1e-6, std, 1.0)
 
     def _pack(self, features: np.ndarray, label: int, bag_id: str) -> dict:
         if self.mean is not None:
             features = (features - self.mean) / self.std
+            if self.clip is not None:
+                features = np.clip(features, -self.clip, self.clip)
         sample = BaseDataElement(metainfo=dict(bag_id=bag_id))
         sample.gt_label = torch.tensor(label, dtype=torch.long)
         return dict(inputs=torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
@@ -181,17 +189,23 @@ class MILCsvDataset(_BagDataset):
         split (str, optional): ``'train'``, ``'val'`` or ``'test'``.
         in_channels (int, optional): Expected features per instance.
         standardize (bool): Standardise every feature with the mean and std
-            over the instances of the split's training bags. Defaults to True.
+            over the instances of the split's training bags (features
+            constant there are only centred). Defaults to True.
+        clip (float, optional): Clip standardised values to
+            ``[-clip, clip]``: a feature nearly constant in the training bags
+            would otherwise turn a different test value into thousands
+            (ELEPHANT: std 4e-4, one test value -> 19,000; its config uses
+            10). Defaults to None (no clipping).
         data_root (str): Prefix of ``data_file`` and ``split_file``.
     """
 
     def __init__(self, data_file: str, split_file: Optional[str] = None,
                  split: Optional[str] = None, in_channels: Optional[int] = None,
                  standardize: bool = True, data_root: str = '',
-                 fold: Optional[int] = None) -> None:
+                 fold: Optional[int] = None, clip: Optional[float] = None) -> None:
         data_file = osp.join(data_root, data_file)
         split_file = osp.join(data_root, split_file) if split_file else None
-        super().__init__(split_file, split, in_channels, standardize, fold)
+        super().__init__(split_file, split, in_channels, standardize, fold, clip)
         self.data_file = data_file
         bags = read_mil_csv(data_file)
         for bag_id, bag in bags.items():
@@ -228,7 +242,7 @@ class CLAMFeatureDataset(_BagDataset):
         feature_dir (str): Folder with ``pt_files/`` or ``h5_files/``.
         label_map (dict, optional): Label string -> class index; without it
             labels must be integers. Defaults to None.
-        split_file, fold, split, in_channels, data_root: As for
+        split_file, fold, split, in_channels, clip, data_root: As for
             :class:`MILCsvDataset`.
         standardize (bool): As for :class:`MILCsvDataset` (reads every
             training slide once when the dataset is built). Defaults to False.
@@ -240,10 +254,10 @@ class CLAMFeatureDataset(_BagDataset):
                  split_file: Optional[str] = None, split: Optional[str] = None,
                  in_channels: Optional[int] = None, standardize: bool = False,
                  with_coords: bool = False, data_root: str = '',
-                 fold: Optional[int] = None) -> None:
+                 fold: Optional[int] = None, clip: Optional[float] = None) -> None:
         csv_file = osp.join(data_root, csv_file)
         split_file = osp.join(data_root, split_file) if split_file else None
-        super().__init__(split_file, split, in_channels, standardize, fold)
+        super().__init__(split_file, split, in_channels, standardize, fold, clip)
         self.feature_dir = osp.join(data_root, feature_dir)
         self.with_coords = with_coords
         slides = self._read_slides(csv_file, label_map)

@@ -37,10 +37,11 @@ def test_musk1_bags_and_fold_selection():
     assert sample['inputs'].dtype == torch.float32 and sample['inputs'].shape[1] == 166
     assert sample['data_samples'].bag_id == ds.bag_ids[0]
     assert int(sample['data_samples'].gt_label) in (0, 1)
-    # Standardised with the training bags' statistics: those have mean 0.
+    # Standardised with the training bags' statistics.
+    raw = np.concatenate([train.bags[b]['features'] for b in train.bag_ids])
+    assert np.allclose(ds.mean, raw.mean(0), atol=1e-4) and np.allclose(ds.mean, train.mean)
     stacked = torch.cat([train[i]['inputs'] for i in range(len(train))])
     assert stacked.mean(0).abs().max() < 1e-3
-    assert np.allclose(ds.mean, train.mean)
 
 
 def test_standardization_uses_training_bags_only(tmp_path):
@@ -167,3 +168,29 @@ def test_split_bags_tool(tmp_path):
     assert len(paths) == 5
     tests = [b for p in paths for b, s in read_split_file(p).items() if s == 'test']
     assert len(tests) == len(set(tests)) == 92
+
+
+def test_features_constant_in_training_bags_are_not_blown_up(tmp_path):
+    # Feature 2 is 0 in every training instance and 5 in the test bag: it is
+    # centred, not divided by a ~0 std.
+    bags = {'a': (0, [[0.0, 0.0], [2.0, 0.0]]), 'b': (1, [[4.0, 0.0]]), 'c': (1, [[1.0, 5.0]])}
+    _write_mil_csv(tmp_path / 'bags.csv', bags)
+    _write_split(tmp_path / 'split.csv', {'a': 'train', 'b': 'train', 'c': 'test'})
+    test = MILCsvDataset(str(tmp_path / 'bags.csv'), split_file=str(tmp_path / 'split.csv'),
+                         split='test')
+    x = test[0]['inputs']
+    assert x[0, 1].item() == pytest.approx(5.0)
+    assert x[0, 0].item() == pytest.approx((1.0 - 2.0) / np.std([0.0, 2.0, 4.0]))
+
+
+def test_standardised_values_are_clipped_when_asked():
+    kwargs = dict(split_file='splits/elephant/seed1/fold{fold}.csv', fold=0, split='test',
+                  data_root='data/mil/')
+
+    def peak(ds):
+        return max(ds[i]['inputs'].abs().max().item() for i in range(len(ds)))
+
+    # Without the clip one test instance reaches ~19,000 (a feature with std
+    # 4e-4 in the training bags); the ELEPHANT configs clip at 10.
+    assert peak(MILCsvDataset('elephant.csv.gz', **kwargs)) > 1000
+    assert peak(MILCsvDataset('elephant.csv.gz', clip=10.0, **kwargs)) == 10.0

@@ -55,9 +55,10 @@ for _model in ('transmil', 'dsmil'):
 for _model in ('abmil', 'transmil', 'dsmil'):
     METHODS[f'ours_{_model}_mhim_init'] = METHODS[f'ours_{_model}_mhim']
 TEACHER_INIT = {f'ours_{m}_mhim_init': m for m in ('abmil', 'transmil', 'dsmil')}
-#: dataset -> (data file, features per instance)
-DATASETS = {'musk1': ('musk1.csv.gz', 166), 'musk2': ('musk2.csv.gz', 166),
-            'elephant': ('elephant.csv.gz', 230)}
+#: dataset -> (data file, features per instance, clip of standardised values;
+#: see configs/_base_/datasets/mil_*.py)
+DATASETS = {'musk1': ('musk1.csv.gz', 166, None), 'musk2': ('musk2.csv.gz', 166, None),
+            'elephant': ('elephant.csv.gz', 230, 10.0)}
 FOLDS = 10
 
 
@@ -82,13 +83,14 @@ def fold_config(method: str, dataset: str, seed: int, fold: int, work_dir: str,
         for hook in cfg.custom_hooks:
             if hook['type'] == 'TeacherEMAHook':
                 hook['copy_at_start'] = False
-    data_file, in_channels = DATASETS[dataset]
+    data_file, in_channels, clip = DATASETS[dataset]
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         ds = cfg[key].dataset
         ds.data_root = osp.join(ROOT, 'data', 'mil')
         ds.data_file = data_file
         ds.split_file = f'splits/{dataset}/seed{seed}/fold{{fold}}.csv'
         ds.in_channels = in_channels
+        ds.clip = clip
         ds.fold = fold
     cfg.model.aggregator.in_channels = in_channels
     if epochs is not None:
