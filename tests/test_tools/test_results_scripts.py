@@ -167,3 +167,14 @@ def test_mil_mhim_init_starts_the_teacher_from_the_baseline_fold(tmp_path):
     assert cfg.model.teacher_init == str(tmp_path / 'work' / 'abmil_musk1_seed1' / 'fold0' /
                                          'epoch_1.pth')
     assert 'copy_at_start=False' in text
+
+
+def test_update_readme_tables_replaces_only_the_marked_block():
+    tool = _tool('update_readme_tables')
+    readme = 'intro\n<!-- mil-table -->\nold\n<!-- /mil-table -->\nrest | method | split |\n'
+    out = tool.update(readme, 'mil', '| new |')
+    assert out == ('intro\n<!-- mil-table -->\n| new |\n<!-- /mil-table -->\n'
+                   'rest | method | split |\n')
+    import pytest
+    with pytest.raises(KeyError, match='pose-table'):
+        tool.update(readme, 'pose', '| x |')
