@@ -1,6 +1,8 @@
 """Results scripts: a tiny end-to-end run, upsert semantics, the table."""
 import json
 
+import pytest
+
 from tests.conftest import load_script
 
 
@@ -54,6 +56,17 @@ def test_peer_grid_and_tuned_peer(tmp_path, monkeypatch):
     fake = [dict(r, val_bbox_mAP=v) for r, v in zip(rows, (30.0, 35.0))]
     json.dump(fake, open(out, 'w'))
     assert tool.tuned_peer(str(out))['cls_pseudo_thr'] == 0.9
+
+
+def test_peer_grid_subset_rejects_points_outside_the_grid(tmp_path, capsys):
+    """--grid-thr / --grid-momentum spread the grid over processes; a value
+    outside the grid is an error, not a silently different experiment."""
+    tool = _tool('detection_results')
+    with pytest.raises(SystemExit):
+        tool.main(['--peer-grid', '--grid-thr', '0.8', '--peer-grid-out',
+                   str(tmp_path / 'grid.json'), '--work-root', str(tmp_path / 'work')])
+    assert 'cls_pseudo_thr values [0.8] are not in the grid' in capsys.readouterr().err
+    assert not (tmp_path / 'grid.json').exists()
 
 
 def test_parse_val_reads_the_last_teacher_validation():

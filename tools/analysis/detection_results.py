@@ -187,12 +187,21 @@ def run(method: str, seed: int, work_root: str, max_iters: Optional[int],
 
 
 def peer_grid(work_root: str, max_iters: Optional[int], out: str = PEER_GRID_FILE,
-              seed: int = 1, schedule: str = '1k') -> List[dict]:
-    """Train the peer for every grid point on split ``seed``; rows of teacher val mAP."""
+              seed: int = 1, schedule: str = '1k', thrs: Optional[List[float]] = None,
+              momenta: Optional[List[float]] = None) -> List[dict]:
+    """Train the peer for every grid point on split ``seed``; rows of teacher val mAP.
+
+    ``thrs`` / ``momenta`` restrict the run to part of :data:`PEER_GRID` (to
+    spread the grid over several processes); rows go to the same file.
+    """
     rows = []
     iters = max_iters or SCHEDULE_ITERS[schedule]
-    for thr in PEER_GRID['cls_pseudo_thr']:
-        for momentum in PEER_GRID['momentum']:
+    for name, subset in (('cls_pseudo_thr', thrs), ('momentum', momenta)):
+        outside = sorted(set(subset or ()) - set(PEER_GRID[name]))
+        if outside:
+            raise ValueError(f'{name} values {outside} are not in the grid {PEER_GRID[name]}')
+    for thr in thrs or PEER_GRID['cls_pseudo_thr']:
+        for momentum in momenta or PEER_GRID['momentum']:
             print(f'== mmdet_semibase grid thr {thr} momentum {momentum}', flush=True)
             work_dir = osp.join(work_root,
                                 f'peer_grid_{schedule}_thr{thr}_m{momentum}_seed{seed}')
@@ -229,10 +238,18 @@ def main(argv=None) -> List[dict]:
                         help='tune the peer on val (split seed 1) and write '
                         'docs/results/detection_peer_grid.json instead of test rows')
     parser.add_argument('--peer-grid-out', default=PEER_GRID_FILE)
+    parser.add_argument('--grid-thr', nargs='+', type=float, default=None,
+                        help='with --peer-grid: only these thresholds of the grid')
+    parser.add_argument('--grid-momentum', nargs='+', type=float, default=None,
+                        help='with --peer-grid: only these momenta of the grid')
     args = parser.parse_args(argv)
     if args.peer_grid:
-        return peer_grid(args.work_root, args.max_iters, args.peer_grid_out,
-                         schedule=args.schedule)
+        try:
+            return peer_grid(args.work_root, args.max_iters, args.peer_grid_out,
+                             schedule=args.schedule, thrs=args.grid_thr,
+                             momenta=args.grid_momentum)
+        except ValueError as err:
+            parser.error(str(err))
     methods = args.methods or list(SCHEDULES[args.schedule])
     unknown = [m for m in methods if m not in SCHEDULES[args.schedule]]
     if unknown:

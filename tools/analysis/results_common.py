@@ -11,7 +11,17 @@ from typing import Dict, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METRIC_LINE = re.compile(r'Test metrics of .*?: (.*)$', re.MULTILINE)
-MACHINE = f'{os.cpu_count()} CPU cores, no GPU'
+
+
+def _machine() -> str:
+    """The machine a results row was produced on (rows say how they were made)."""
+    import torch
+    if torch.cuda.is_available():
+        return f'{os.cpu_count()} CPU cores, 1x {torch.cuda.get_device_name(0)}'
+    return f'{os.cpu_count()} CPU cores, no GPU'
+
+
+MACHINE = _machine()
 
 
 def _env() -> dict:
