@@ -58,6 +58,32 @@ def test_peer_grid_and_tuned_peer(tmp_path, monkeypatch):
     assert tool.tuned_peer(str(out))['cls_pseudo_thr'] == 0.9
 
 
+def test_tuned_peer_trains_with_the_best_grid_point(tmp_path, monkeypatch):
+    """mmdet_semibase rows use the grid's best threshold and momentum and say so."""
+    tool = _tool('detection_results')
+    grid = tmp_path / 'grid.json'
+    points = [(0.5, 0.01, 10.0), (0.9, 0.001, 22.0), (0.7, 0.001, 15.0)]
+    json.dump([dict(method='mmdet_semibase', cls_pseudo_thr=t, momentum=m, val_bbox_mAP=v,
+                    val_bbox_mAP_50=v, iters=2000, seed=1) for t, m, v in points],
+              open(grid, 'w'))
+    monkeypatch.setattr(tool, 'PEER_GRID_FILE', str(grid))
+    monkeypatch.setattr(tool.tuned_peer, '__defaults__', (str(grid), None))
+    seen = {}
+
+    def fake_train(config, work_dir, options, what):
+        seen['options'] = list(options)
+        return str(tmp_path / 'iter_2000.pth')
+
+    monkeypatch.setattr(tool, '_train', fake_train)
+    monkeypatch.setattr(tool, '_test', lambda *a, **k: {'coco/bbox_mAP': 0.25,
+                                                        'coco/bbox_mAP_50': 0.6})
+    row = tool.run('mmdet_semibase', 2, str(tmp_path / 'work'), None, '2k')
+    assert 'model.semi_train_cfg.cls_pseudo_thr=0.9' in seen['options']
+    assert 'custom_hooks.0.momentum=0.001' in seen['options']
+    assert any('train.10pct.seed2.labeled.json' in o for o in seen['options'])
+    assert (row['cls_pseudo_thr'], row['momentum'], row['bbox_mAP']) == (0.9, 0.001, 25.0)
+
+
 def test_peer_grid_subset_rejects_points_outside_the_grid(tmp_path, capsys):
     """--grid-thr / --grid-momentum spread the grid over processes; a value
     outside the grid is an error, not a silently different experiment."""

@@ -171,7 +171,7 @@ def run(method: str, seed: int, work_root: str, max_iters: Optional[int],
     if method == 'mmdet_semibase':
         best = tuned_peer(iters=max_iters or SCHEDULE_ITERS[schedule])
         hyper = dict(cls_pseudo_thr=best['cls_pseudo_thr'], momentum=best['momentum'])
-        extra = peer_options(**hyper)
+        extra = peer_options(hyper['cls_pseudo_thr'], hyper['momentum'])
     work_dir = osp.join(work_root, f'{method}_{schedule}_10pct_seed{seed}')
     checkpoint = train(method, seed, work_dir, max_iters, extra, schedule)
     if kind == 'semi':
