@@ -34,7 +34,7 @@ def binary_auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def bag_metrics(probs: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
-    """Accuracy, AUC, balanced accuracy and F1 of bag predictions.
+    """Accuracy, AUC, balanced accuracy, F1 and NLL of bag predictions.
 
     Args:
         probs (np.ndarray): Class probabilities, ``(bags, classes)``.
@@ -44,7 +44,9 @@ def bag_metrics(probs: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
         dict: ``accuracy``, ``auc`` (two classes: of class 1; more: the mean
         one-vs-rest AUC over classes present), ``balanced_accuracy`` (mean
         per-class recall over classes present) and ``f1`` (two classes: of
-        class 1; more: macro), all in [0, 1].
+        class 1; more: macro), all in [0, 1], and ``nll``: the mean negative
+        log-likelihood of the true classes (probabilities clipped at 1e-7),
+        the validation loss that model selection can minimise.
     """
     probs, labels = np.asarray(probs), np.asarray(labels).astype(int)
     if probs.ndim != 2 or len(probs) != len(labels):
@@ -66,13 +68,15 @@ def bag_metrics(probs: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
         aucs = [binary_auc(probs[:, c], labels == c) for c in present]
         auc = float(np.nanmean(aucs)) if aucs else float('nan')
         f1 = float(np.mean([f1_of(c) for c in range(num_classes)]))
+    true_prob = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)
     return dict(accuracy=float((pred == labels).mean()), auc=auc,
-                balanced_accuracy=float(np.mean(recalls)), f1=f1)
+                balanced_accuracy=float(np.mean(recalls)), f1=f1,
+                nll=float(-np.log(true_prob).mean()))
 
 
 @METRICS.register_module()
 class BagMetric(BaseMetric):
-    """Bag-level accuracy, AUC, balanced accuracy and F1 (in [0, 1]).
+    """Bag-level accuracy, AUC, balanced accuracy, F1 (in [0, 1]) and NLL.
 
     Reads ``pred_score`` and ``gt_label`` of the data samples that
     :class:`~ssl_dense.models.mil.BagClassifier` predicts.

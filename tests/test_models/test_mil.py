@@ -195,6 +195,11 @@ def test_binary_auc_and_metrics_golden_values():
     assert m['balanced_accuracy'] == pytest.approx((1 / 2 + 2 / 3) / 2)
     assert m['f1'] == pytest.approx(2 * 2 / (3 + 3))  # tp 2, predicted 3, actual 3
     assert m['auc'] == pytest.approx(binary_auc(probs[:, 1], labels == 1))
+    true_prob = np.array([0.9, 0.8, 0.4, 0.7, 0.4])
+    assert m['nll'] == pytest.approx(-np.log(true_prob).mean())
+    # A confidently wrong bag costs a large but finite NLL.
+    assert bag_metrics(np.array([[1.0, 0.0]]), np.array([1]))['nll'] == pytest.approx(
+        -np.log(1e-7))
 
 
 def test_test_tool_reports_folds_and_mean_std(tmp_path, capsys):

@@ -20,6 +20,15 @@ def test_table_mean_and_std():
     assert '| supervised | 10pct | 39.0 | 79.8 | 1 | 1000 |' in text
 
 
+def test_table_keeps_checkpoint_selections_apart():
+    rows = [dict(method='abmil', split='musk1', seed=1, accuracy=0.8, epochs=40),
+            dict(method='abmil', split='musk1', seed=1, accuracy=0.9, epochs=40,
+                 selection='val_nll')]
+    text = _tool('results_table').table(rows)
+    assert '| abmil | musk1 | last | 0.800 | 1 | 40 |' in text
+    assert '| abmil | musk1 | val_nll | 0.900 | 1 | 40 |' in text
+
+
 def test_detection_results_pipeline_on_a_tiny_schedule(tmp_path):
     tool = _tool('detection_results')
     out = tmp_path / 'detection.json'
@@ -188,6 +197,28 @@ def test_mil_results_cross_validates_and_writes_rows(tmp_path):
     assert 'in_channels=230' in text
     table = _tool('results_table').table([row])
     assert '| abmil | elephant |' in table and '| epochs |' in table
+
+
+def test_mil_results_val_selection_tests_the_best_validation_epoch(tmp_path):
+    """--selection val_nll validates on held-out training bags every epoch and
+    tests the epoch with the lowest validation NLL; MHIM's teacher starts
+    from that epoch of the baseline."""
+    from mmengine.config import Config
+    tool = _tool('mil_results')
+    args = ['--datasets', 'musk1', '--seeds', '1', '--folds', '1', '--epochs', '2',
+            '--selection', 'val_nll', '--out', str(tmp_path / 'mil.json'),
+            '--work-root', str(tmp_path / 'work')]
+    rows = tool.main(['--methods', 'abmil', 'ours_abmil_mhim_init'] + args)
+    assert [r['selection'] for r in rows] == ['val_nll', 'val_nll']
+    fold = tmp_path / 'work' / 'abmil_musk1_seed1' / 'fold0_val_nll'
+    best = sorted(fold.glob('best_bag_nll_epoch_*.pth'))
+    assert len(best) == 1
+    cfg = Config.fromfile(str(fold / 'abmil_musk1-10fold.py'))
+    assert cfg.val_dataloader.dataset.split == 'val'
+    assert cfg.train_dataloader.dataset.split_file.endswith('seed1-val10/fold{fold}.csv')
+    mhim = Config.fromfile(str(tmp_path / 'work' / 'ours_abmil_mhim_init_musk1_seed1' /
+                               'fold0_val_nll' / 'abmil-mhim_musk1-10fold.py'))
+    assert mhim.model.teacher_init == str(best[0])
 
 
 def test_mil_mhim_init_starts_the_teacher_from_the_baseline_fold(tmp_path):

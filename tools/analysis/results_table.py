@@ -14,21 +14,25 @@ from collections import defaultdict
 
 # Run settings, not metrics (the peer's tuned hyper-parameters included).
 NON_METRICS = {'method', 'split', 'seed', 'iters', 'epochs', 'folds', 'config', 'machine',
-               'cls_pseudo_thr', 'momentum'}
+               'cls_pseudo_thr', 'momentum', 'selection'}
 # Metrics in [0, 1] (MIL), printed with three decimals; the others are points.
 UNIT_METRICS = {'accuracy', 'auc', 'accuracy_fold_std', 'balanced_accuracy', 'f1'}
 
 
 def table(rows: list) -> str:
-    """Markdown table of mean +- std per (method, split)."""
+    """Markdown table of mean +- std per (method, split[, checkpoint selection])."""
     groups = defaultdict(list)
     length = 'iters' if any('iters' in r for r in rows) else 'epochs'
+    # A 'selection' column (which checkpoint was tested) only when some row has one.
+    with_selection = any('selection' in r for r in rows)
     for row in rows:
-        groups[(row.get(length) or 0, row['method'], row['split'])].append(row)
+        groups[(row.get(length) or 0, row['method'], row['split'],
+                row.get('selection', 'last'))].append(row)
     metrics = sorted({k for r in rows for k in r if k not in NON_METRICS})
-    lines = ['| method | split | ' + ' | '.join(metrics) + f' | seeds | {length} |',
-             '|---|---|' + '---|' * len(metrics) + '---|---|']
-    for (_, method, split), group in sorted(groups.items()):
+    head = '| method | split | ' + ('selection | ' if with_selection else '')
+    lines = [head + ' | '.join(metrics) + f' | seeds | {length} |',
+             '|---|---|' + '---|' * (len(metrics) + with_selection) + '---|---|']
+    for (_, method, split, selection), group in sorted(groups.items()):
         cells = []
         for m in metrics:
             values = [r[m] for r in group if r.get(m) is not None]
@@ -41,7 +45,8 @@ def table(rows: list) -> str:
                 cells.append(f'{statistics.mean(values):.{digits}f} ± '
                              f'{statistics.stdev(values):.{digits}f}')
         iters = sorted({r.get(length) for r in group})
-        lines.append(f'| {method} | {split} | ' + ' | '.join(cells)
+        first = f'| {method} | {split} | ' + (f'{selection} | ' if with_selection else '')
+        lines.append(first + ' | '.join(cells)
                      + f' | {len(group)} | {", ".join(map(str, iters))} |')
     return '\n'.join(lines)
 
