@@ -1,4 +1,5 @@
 from .detection import DetectionAdapter
+from .pose import KeypointMix
 from .segmentation import SegCutMix, SegmentationAdapter, warp_label_map
 
-__all__ = ['DetectionAdapter', 'SegmentationAdapter', 'SegCutMix', 'warp_label_map']
+__all__ = ['DetectionAdapter', 'SegmentationAdapter', 'SegCutMix', 'warp_label_map', 'KeypointMix']

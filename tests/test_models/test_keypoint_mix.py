@@ -1,0 +1,103 @@
+"""KeypointMix: patches move with their heatmaps, same keypoint onto same keypoint."""
+import pytest
+import torch
+from mmengine.structures import InstanceData
+
+from ssl_dense.models.tasks import KeypointMix
+from ssl_dense.registry import MODELS
+
+STRIDE = 4
+
+
+def _gaussians(points, shape, sigma=1.5):
+    """Heatmaps (J, h, w) with a peak at each (x, y) given in input pixels."""
+    h, w = shape
+    ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing='ij')
+    maps = [torch.exp(-((xs - x / STRIDE + 0.5)**2 + (ys - y / STRIDE + 0.5)**2) /
+                      (2 * sigma**2)) for x, y in points]
+    return torch.stack(maps)
+
+
+def _batch():
+    """Two samples of 3 keypoints on 64 x 64 inputs (heatmaps 16 x 16); each
+    image is a constant colour, so pasted pixels are recognisable."""
+    points = [[(12., 12.), (40., 20.), (52., 52.)], [(30., 30.), (8., 48.), (20., 8.)]]
+    inputs = torch.stack([torch.full((3, 64, 64), 0.), torch.full((3, 64, 64), 1.)])
+    pseudo = [InstanceData(keypoints=torch.tensor(p), keypoint_weights=torch.ones(3),
+                           heatmaps=_gaussians(p, (16, 16))) for p in points]
+    return inputs, pseudo
+
+
+def _peak(heatmap):
+    """(x, y) in input pixels of the centre of the arg-max cell."""
+    idx = int(heatmap.flatten().argmax())
+    return ((idx % heatmap.shape[1]) + 0.5) * STRIDE, ((idx // heatmap.shape[1]) + 0.5) * STRIDE
+
+
+def test_prob_zero_changes_nothing_and_inputs_are_not_modified():
+    inputs, pseudo = _batch()
+    before = inputs.clone(), [p.heatmaps.clone() for p in pseudo]
+    out_inputs, out = KeypointMix(prob=0.0)(inputs, pseudo)
+    assert torch.equal(out_inputs, inputs)
+    assert all(torch.equal(a.heatmaps, b.heatmaps) for a, b in zip(out, pseudo))
+    out_inputs, out = KeypointMix(prob=1.0, num_keypoints=3)(inputs, pseudo)
+    assert torch.equal(inputs, before[0])
+    assert all(torch.equal(p.heatmaps, h) for p, h in zip(pseudo, before[1]))
+
+
+def test_the_partner_patch_lands_on_the_same_keypoint_with_its_heatmap():
+    torch.manual_seed(0)
+    inputs, pseudo = _batch()
+    pseudo[0].keypoint_weights = torch.tensor([0., 1., 0.])  # only keypoint 1 is shared
+    mix = KeypointMix(num_keypoints=1, patch_size=16, prob=1.0)
+    out_inputs, out = mix(inputs, pseudo)
+    # Sample 0, keypoint 1 at (40, 20): its 16 x 16 neighbourhood now shows sample 1.
+    assert out_inputs[0, :, 12:28, 32:48].eq(1.).all()
+    assert out_inputs[0].eq(1.).sum() == 3 * 16 * 16  # nothing else was pasted
+    # Keypoint 1 of the pasted heatmaps still peaks at sample 0's location.
+    x, y = _peak(out[0].heatmaps[1])
+    assert abs(x - 40) <= STRIDE / 2 and abs(y - 20) <= STRIDE / 2
+    # Outside the patch (in heatmap cells 3:7 x 8:12) sample 0's heatmaps are kept.
+    keep = torch.ones(16, 16, dtype=torch.bool)
+    keep[3:7, 8:12] = False
+    assert torch.equal(out[0].heatmaps[:, keep], pseudo[0].heatmaps[:, keep])
+    assert torch.equal(out[0].heatmaps[:, ~keep],
+                       pseudo[1].heatmaps[:, 10:14, 0:4].flatten(1))
+    # Sample 1 took keypoint 1 from sample 0 (the only shared one, cyclic partner).
+    assert out_inputs[1].eq(0.).sum() == 3 * 16 * 16
+
+
+def test_only_keypoints_both_samples_carry_are_mixed():
+    inputs, pseudo = _batch()
+    pseudo[1].keypoint_weights = torch.zeros(3)
+    out_inputs, out = KeypointMix(prob=1.0)(inputs, pseudo)
+    assert torch.equal(out_inputs, inputs)
+
+
+def test_patches_at_the_border_are_clipped():
+    torch.manual_seed(1)
+    inputs, pseudo = _batch()
+    pseudo[0].keypoints[0] = torch.tensor([1., 1.])
+    pseudo[1].keypoints[0] = torch.tensor([62., 62.])
+    pseudo[0].heatmaps = _gaussians(pseudo[0].keypoints.tolist(), (16, 16))
+    pseudo[1].heatmaps = _gaussians(pseudo[1].keypoints.tolist(), (16, 16))
+    for p in pseudo:
+        p.keypoint_weights = torch.tensor([1., 0., 0.])
+    out_inputs, out = KeypointMix(num_keypoints=1, patch_size=24, prob=1.0)(inputs, pseudo)
+    assert out_inputs.shape == inputs.shape and out[0].heatmaps.shape == (3, 16, 16)
+    # The partner's keypoint sits in its bottom-right corner cell, so of the
+    # 6 x 6-cell patch around it only that cell lies inside the partner's
+    # image; it lands on sample 0's top-left cell, with its heatmap values.
+    pasted = out_inputs[0, 0].eq(1.)
+    assert pasted[:4, :4].all() and pasted.sum() == 16
+    assert torch.equal(out[0].heatmaps[:, 0, 0], pseudo[1].heatmaps[:, 15, 15])
+    assert torch.equal(out[0].heatmaps[:, 1:, :], pseudo[0].heatmaps[:, 1:, :])
+
+
+def test_registered_and_checked():
+    assert isinstance(MODELS.build(dict(type='KeypointMix', num_keypoints=2)), KeypointMix)
+    with pytest.raises(ValueError, match='prob'):
+        KeypointMix(prob=2.0)
+    inputs, pseudo = _batch()
+    with pytest.raises(ValueError, match='2 inputs but 1 pseudo'):
+        KeypointMix()(inputs, pseudo[:1])
