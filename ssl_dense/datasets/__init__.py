@@ -1,4 +1,5 @@
 from .mil import CLAMFeatureDataset, MILCsvDataset
+from .pose import TopdownAffineWithHomography
 from .segmentation import CamVidDataset, LoadSegAnnotationsChecked
 from .semi_dataset import LabeledUnlabeledSampler, SemiDataset
 from .transforms import AlbuPhotometric, LoadImageChecked, MultiView
@@ -6,5 +7,5 @@ from .transforms import AlbuPhotometric, LoadImageChecked, MultiView
 __all__ = [
     'MultiView', 'LoadImageChecked', 'AlbuPhotometric', 'SemiDataset', 'LabeledUnlabeledSampler',
     'CamVidDataset', 'LoadSegAnnotationsChecked', 'MILCsvDataset',
-    'CLAMFeatureDataset'
+    'CLAMFeatureDataset', 'TopdownAffineWithHomography'
 ]
