@@ -1,14 +1,266 @@
-"""Pose: batch augmentations for the strong view of top-down heatmap models."""
+"""Pose: teacher-student glue and strong-view augmentation for mmpose
+top-down heatmap estimators."""
+import copy
 import math
-from typing import List, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
-from mmengine.structures import InstanceData
+import torch.nn as nn
+from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
-from ssl_dense.registry import MODELS
+from ssl_dense.models.semi.adapter import BaseTaskAdapter, homography_of, zero_like_graph
+from ssl_dense.registry import MODELS, TASK_UTILS
 
-__all__ = ['KeypointMix']
+__all__ = ['PoseAdapter', 'KeypointMix', 'heatmap_keypoints']
+
+
+def heatmap_keypoints(heatmaps: Tensor, stride: float) -> Tuple[Tensor, Tensor]:
+    """Keypoints (N, K, 2) in input pixels and scores (N, K) of heatmaps
+    (N, K, h, w): the arg-max cell, moved a quarter cell towards the higher
+    neighbour (as mmpose's ``refine_keypoints``), times the stride."""
+    n, k, h, w = heatmaps.shape
+    scores, idx = heatmaps.reshape(n, k, -1).max(dim=-1)
+    x, y = (idx % w).to(heatmaps.dtype), (idx // w).to(heatmaps.dtype)
+    xi, yi = (idx % w).reshape(-1), (idx // w).reshape(-1)
+    hm = heatmaps.reshape(n * k, h, w)
+    rows = torch.arange(n * k, device=heatmaps.device)
+    right = hm[rows, yi, (xi + 1).clamp(max=w - 1)]
+    left = hm[rows, yi, (xi - 1).clamp(min=0)]
+    down = hm[rows, (yi + 1).clamp(max=h - 1), xi]
+    up = hm[rows, (yi - 1).clamp(min=0), xi]
+    inner_x = ((xi > 0) & (xi < w - 1)).to(heatmaps.dtype)
+    inner_y = ((yi > 0) & (yi < h - 1)).to(heatmaps.dtype)
+    x = x + 0.25 * torch.sign(right - left).reshape(n, k) * inner_x.reshape(n, k)
+    y = y + 0.25 * torch.sign(down - up).reshape(n, k) * inner_y.reshape(n, k)
+    return torch.stack([x, y], dim=-1) * stride, scores
+
+
+def _view_order(sample, num_keypoints: int) -> np.ndarray:
+    """Keypoint k of the view is keypoint ``order[k]`` of the image."""
+    if sample.metainfo.get('flip'):
+        return np.asarray(sample.metainfo['flip_indices'])
+    return np.arange(num_keypoints)
+
+
+@TASK_UTILS.register_module()
+class PoseAdapter(BaseTaskAdapter):
+    """Teacher-student glue for mmpose top-down heatmap estimators.
+
+    * Pseudo keypoints: the teacher's heatmaps on the weak view give each
+      keypoint a location (arg-max, refined by a quarter cell) and a
+      confidence (the heatmap maximum). The shared threshold registry keeps
+      keypoints per keypoint type (``num_classes`` = number of keypoints).
+    * Reviewers (historical teachers, :class:`~ssl_dense.engine.ReviewerHook`)
+      predict on the weak view too: a keypoint is kept only where every
+      reviewer agrees with the teacher (arg-max distance at most
+      ``agree_dist`` of the heatmap diagonal) and the mean confidence of
+      teacher and reviewers passes the threshold. The reviewers also add a
+      consistency loss (``loss_reviewer``, weight ``reviewer_weight``): the
+      student's strong-view heatmaps against heatmaps drawn at the reviewers'
+      own (mean) locations, on the agreed keypoints.
+    * Transfer: keypoints move from the weak to the strong view through the
+      views' ``homography_matrix`` (recorded by
+      :class:`~ssl_dense.datasets.TopdownAffineWithHomography`), left and
+      right swapped as the views' flips demand; keypoints that leave the
+      strong view's input are dropped. Targets are drawn with the model's
+      own codec (``head.decoder``), so any batch augmentation (e.g.
+      :class:`KeypointMix`) sees heatmaps and keypoints.
+    * The student's loss on the strong view is its head's own loss against
+      those targets (any mmpose heatmap head, multi-level ones included);
+      with no kept keypoint it is an exact, graph-connected zero.
+
+    Args:
+        agree_dist (float): Largest teacher-reviewer arg-max distance, as a
+            share of the heatmap diagonal. Defaults to 0.05.
+        reviewer_weight (float): Weight of the reviewer consistency loss
+            (0 turns it off). Defaults to 1.0.
+        correct_dist (float): For pseudo-label quality and the labeled scores
+            of dual thresholds: a keypoint is right within this share of the
+            input diagonal (PCK-style). Defaults to 0.05.
+    """
+
+    def __init__(self, agree_dist: float = 0.05, reviewer_weight: float = 1.0,
+                 correct_dist: float = 0.05) -> None:
+        for name, value in (('agree_dist', agree_dist), ('correct_dist', correct_dist)):
+            if not value > 0:
+                raise ValueError(f'{name} must be > 0, got {value}')
+        if reviewer_weight < 0:
+            raise ValueError(f'reviewer_weight must be >= 0, got {reviewer_weight}')
+        self.agree_dist, self.reviewer_weight = agree_dist, reviewer_weight
+        self.correct_dist = correct_dist
+        self._codec = None  # the model's head.decoder, taken from the teacher
+
+    def num_classes(self, model: nn.Module) -> int:
+        head = getattr(model, 'head', None)
+        if head is None or not hasattr(head, 'out_channels'):
+            raise AttributeError(f'{type(model).__name__} has no head.out_channels (a top-down '
+                                 'heatmap head); set threshold.num_classes to the keypoint count')
+        return int(head.out_channels)
+
+    def supervised_loss(self, student, inputs, data_samples):
+        return student.loss(inputs, data_samples)
+
+    @staticmethod
+    @torch.no_grad()
+    def predict_heatmaps(model: nn.Module, inputs: Tensor) -> Tensor:
+        """Heatmaps (N, K, h, w) of ``model`` (the last level of multi-level heads)."""
+        out = model.head.forward(model.extract_feat(inputs))
+        return out[-1] if isinstance(out, (list, tuple)) else out
+
+    def _take_codec(self, model: nn.Module) -> None:
+        if self._codec is None:
+            codec = getattr(model.head, 'decoder', None)
+            if codec is None or not hasattr(codec, 'encode'):
+                raise AttributeError('the pose head has no decoder (codec) to draw pseudo '
+                                     'heatmaps with; give the head a decoder= config')
+            self._codec = codec
+
+    @torch.no_grad()
+    def pseudo_labels(self, teacher, inputs, data_samples, threshold,
+                      reviewers: Sequence[nn.Module] = ()) -> List[InstanceData]:
+        self._take_codec(teacher)
+        heatmaps = self.predict_heatmaps(teacher, inputs)
+        n, k, h, w = heatmaps.shape
+        stride = inputs.shape[-1] / w
+        keypoints, scores = heatmap_keypoints(heatmaps, stride)
+        agree = torch.ones_like(scores, dtype=torch.bool)
+        fused = scores.clone()
+        reviewer_kps = torch.zeros_like(keypoints)
+        for reviewer in reviewers:
+            r_kps, r_scores = heatmap_keypoints(self.predict_heatmaps(reviewer, inputs), stride)
+            limit = self.agree_dist * math.hypot(h, w) * stride
+            agree &= (r_kps - keypoints).norm(dim=-1) <= limit
+            fused += r_scores
+            reviewer_kps += r_kps
+        fused /= 1 + len(reviewers)
+        labels = torch.arange(k, device=scores.device).expand(n, k)
+        threshold.update(fused.flatten(), labels.flatten())
+        weights = threshold(fused.flatten(), labels.flatten()).view(n, k) * agree
+        pseudo = []
+        for i in range(n):
+            inst = InstanceData(keypoints=keypoints[i], scores=fused[i],
+                                keypoint_weights=weights[i])
+            if reviewers:
+                inst.reviewer_keypoints = reviewer_kps[i] / len(reviewers)
+            pseudo.append(inst)
+        return pseudo
+
+    @torch.no_grad()
+    def labeled_scores(self, teacher, inputs, data_samples) -> Tuple[Tensor, Tensor]:
+        """Teacher confidences of visible labeled keypoints it places right."""
+        heatmaps = self.predict_heatmaps(teacher, inputs)
+        keypoints, scores = heatmap_keypoints(heatmaps, inputs.shape[-1] / heatmaps.shape[-1])
+        right = self._correct(keypoints, data_samples, math.hypot(*inputs.shape[-2:]))
+        labels = torch.arange(scores.shape[1], device=scores.device).expand_as(scores)
+        return scores[right], labels[right]
+
+    def _correct(self, keypoints: Tensor, data_samples, diagonal: float) -> Tensor:
+        """(N, K) keypoints within ``correct_dist`` of the input diagonal
+        from the view's visible truth."""
+        limit = self.correct_dist * diagonal
+        out = torch.zeros(keypoints.shape[:2], dtype=torch.bool, device=keypoints.device)
+        for i, sample in enumerate(data_samples):
+            gt = sample.gt_instances
+            if 'transformed_keypoints' not in gt or len(gt) == 0:
+                raise KeyError(f'{sample.metainfo.get("img_path", "a sample")} has no '
+                               'gt_instances.transformed_keypoints; set pack_transformed=True '
+                               'in PackPoseInputs')
+            truth = torch.as_tensor(gt.transformed_keypoints[0], dtype=keypoints.dtype,
+                                    device=keypoints.device)[:, :2]
+            visible = torch.as_tensor(gt.keypoints_visible[0], device=keypoints.device) > 0
+            out[i] = visible & ((keypoints[i] - truth).norm(dim=-1) <= limit)
+        return out
+
+    def transfer(self, pseudo, source_samples, target_samples) -> List[InstanceData]:
+        moved = []
+        for inst, src, dst in zip(pseudo, source_samples, target_samples):
+            k = len(inst)
+            like = inst.keypoints
+            matrix = homography_of(dst, like) @ torch.linalg.inv(homography_of(src, like))
+            # Strong keypoint j is image keypoint dst_order[j], which is weak
+            # keypoint src_inverse[dst_order[j]].
+            src_inverse = np.argsort(_view_order(src, k))
+            take = torch.as_tensor(src_inverse[_view_order(dst, k)], device=like.device)
+            out = InstanceData()
+            for key in ('keypoints', 'reviewer_keypoints'):
+                if key in inst:
+                    pts = inst.get(key)[take]
+                    pts = torch.cat([pts, torch.ones_like(pts[:, :1])], dim=1) @ matrix.T
+                    out.set_field(pts[:, :2] / pts[:, 2:], key)
+            w, h = dst.metainfo['input_size']
+            x, y = out.keypoints[:, 0], out.keypoints[:, 1]
+            inside = (x >= 0) & (y >= 0) & (x < w) & (y < h)
+            out.scores = inst.scores[take]
+            out.keypoint_weights = inst.keypoint_weights[take] * inside
+            out.heatmaps = self._draw(out.keypoints, out.keypoint_weights)
+            if 'reviewer_keypoints' in out:
+                out.reviewer_heatmaps = self._draw(out.reviewer_keypoints,
+                                                   out.keypoint_weights)
+            moved.append(out)
+        return moved
+
+    def _draw(self, keypoints: Tensor, weights: Tensor) -> Tensor:
+        """Target heatmaps (K, h, w) of keypoints (K, 2) with the model's codec."""
+        if self._codec is None:
+            raise RuntimeError('PoseAdapter.transfer before pseudo_labels: no codec yet')
+        encoded = self._codec.encode(keypoints[None].detach().cpu().numpy(),
+                                     (weights[None] > 0).float().cpu().numpy())
+        return torch.as_tensor(encoded['heatmaps'], dtype=keypoints.dtype,
+                               device=keypoints.device)
+
+    def unsupervised_loss(self, student, inputs, data_samples, pseudo) -> Dict[str, Tensor]:
+        weights = torch.stack([p.keypoint_weights for p in pseudo])
+        if not bool((weights > 0).any()):
+            out = {'loss_kpt': zero_like_graph(student)}
+            if self.reviewer_weight > 0 and any('reviewer_heatmaps' in p for p in pseudo):
+                out['loss_reviewer'] = zero_like_graph(student)
+            return out
+        feats = student.extract_feat(inputs)
+        train_cfg = getattr(student, 'train_cfg', None) or {}
+        losses = student.head.loss(feats, self._targets(data_samples, pseudo, 'heatmaps'),
+                                   train_cfg=train_cfg)
+        if self.reviewer_weight > 0 and all('reviewer_heatmaps' in p for p in pseudo):
+            reviewer = student.head.loss(
+                feats, self._targets(data_samples, pseudo, 'reviewer_heatmaps'),
+                train_cfg=dict(train_cfg, compute_acc=False))
+            losses['loss_reviewer'] = sum(v for key, v in reviewer.items()
+                                          if 'loss' in key) * self.reviewer_weight
+        return losses
+
+    @staticmethod
+    def _targets(data_samples, pseudo, key: str) -> list:
+        """Copies of the strong-view samples whose targets are the pseudo ones."""
+        out = []
+        for sample, inst in zip(data_samples, pseudo):
+            target = copy.copy(sample)
+            target.gt_fields = PixelData(heatmaps=inst.get(key))
+            target.gt_instance_labels = InstanceData(
+                keypoint_weights=inst.keypoint_weights[None])
+            out.append(target)
+        return out
+
+    def pseudo_label_stats(self, pseudo, num_classes: int) -> Dict[str, Tensor]:
+        weights = torch.stack([p.keypoint_weights for p in pseudo]).cpu()
+        scores = torch.stack([p.scores for p in pseudo]).cpu()
+        kept = weights > 0
+        count = kept.sum(dim=0).float()
+        mean_score = (scores * kept).sum(dim=0) / count.clamp(min=1)
+        return dict(count=count, mean_score=mean_score)
+
+    def pseudo_label_quality(self, pseudo, data_samples, num_classes: int
+                             ) -> Optional[Dict[str, Tensor]]:
+        keypoints = torch.stack([p.keypoints for p in pseudo])
+        kept = torch.stack([p.keypoint_weights for p in pseudo]) > 0
+        right = self._correct(keypoints, data_samples,
+                              math.hypot(*data_samples[0].metainfo['input_size']))
+        visible = torch.stack([torch.as_tensor(s.gt_instances.keypoints_visible[0]) > 0
+                               for s in data_samples]).to(kept.device)
+        return dict(num_pseudo=kept.sum(0).float().cpu(),
+                    tp=(kept & right).sum(0).float().cpu(),
+                    num_gt=visible.sum(0).float().cpu(),
+                    num_gt_found=(kept & right & visible).sum(0).float().cpu())
 
 
 @MODELS.register_module()
@@ -34,7 +286,9 @@ class KeypointMix:
     (N, C, H, W) and one :class:`InstanceData` per sample holding, for its
     J keypoints, ``keypoints`` (J, 2) in input pixels (x, y),
     ``keypoint_weights`` (J, ) and ``heatmaps`` (J, h, w) with ``H / h ==
-    W / w`` (the heatmap stride). Neither argument is changed in place.
+    W / w`` (the heatmap stride); ``reviewer_heatmaps`` (see
+    :class:`PoseAdapter`) are mixed alike. Neither argument is changed in
+    place.
 
     Args:
         num_keypoints (int): Keypoints mixed per sample (K). Defaults to 3.
@@ -63,9 +317,11 @@ class KeypointMix:
         n, _, height, width = inputs.shape
         if len(pseudo) != n:
             raise ValueError(f'KeypointMix got {n} inputs but {len(pseudo)} pseudo labels')
+        fields = [key for key in ('heatmaps', 'reviewer_heatmaps') if key in pseudo[0]]
         out = [p.clone() for p in pseudo]
         for p in out:
-            p.heatmaps = p.heatmaps.clone()  # InstanceData.clone shares tensors
+            for key in fields:  # InstanceData.clone shares tensors
+                p.set_field(p.get(key).clone(), key)
         if n < 2:
             return inputs, out
         hm_h, hm_w = pseudo[0].heatmaps.shape[-2:]
@@ -97,8 +353,9 @@ class KeypointMix:
                 y2 = min(cj[1] - cells // 2 + cells, hm_h, hm_h - dy)
                 if x2 <= x1 or y2 <= y1:
                     continue
-                out[i].heatmaps[:, y1 + dy:y2 + dy, x1 + dx:x2 + dx] = \
-                    pseudo[j].heatmaps[:, y1:y2, x1:x2]
+                for key in fields:
+                    out[i].get(key)[:, y1 + dy:y2 + dy, x1 + dx:x2 + dx] = \
+                        pseudo[j].get(key)[:, y1:y2, x1:x2]
                 s = stride
                 px1, py1, px2, py2 = (int(round(v * s)) for v in (x1, y1, x2, y2))
                 qx, qy = int(round(dx * s)), int(round(dy * s))

@@ -1,0 +1,166 @@
+"""PoseAdapter: pseudo keypoints on the weak view, moved to the strong view,
+learned through the head's own loss; reviewers must agree."""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+from ssl_dense.models.tasks import PoseAdapter, heatmap_keypoints
+from ssl_dense.registry import MODELS, THRESHOLDS
+from tests.conftest import REPO_ROOT, load_script
+
+META = f'{REPO_ROOT}/configs/_base_/datasets/bee_pose.py'
+CODEC = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16), sigma=2)
+PACK = dict(type='PackPoseInputs', pack_transformed=True,
+            meta_keys=('id', 'img_id', 'img_path', 'ori_shape', 'img_shape', 'input_size',
+                       'input_center', 'input_scale', 'flip', 'flip_direction', 'flip_indices',
+                       'homography_matrix'))
+
+
+@pytest.fixture(scope='module')
+def bee_root(tmp_path_factory):
+    dst = tmp_path_factory.mktemp('bee') / 'bee_pose'
+    load_script('tools/dataset_converters/bee_pose_to_coco.py').main(
+        [f'{REPO_ROOT}/tests/data/bee_pose', '--dst', str(dst), '--copy'])
+    return dst
+
+
+def _views(bee_root):
+    """Labeled + weak (plain crop) + strong (flipped, rotated, scaled) views."""
+    from mmpose.datasets import CocoDataset
+    init_default_scope('mmpose')
+    affine = dict(type='ssl_dense.TopdownAffineWithHomography', input_size=(64, 64))
+    strong = [dict(type='RandomFlip', direction='horizontal', prob=1.0),
+              dict(type='RandomBBoxTransform', rotate_prob=1.0, rotate_factor=30.0,
+                   scale_factor=(0.8, 1.2)), affine]
+    pipeline = [dict(type='ssl_dense.MultiView',
+                     shared=[dict(type='LoadImage'), dict(type='GetBBoxCenterScale')],
+                     views=dict(sup=strong + [dict(type='GenerateTarget', encoder=CODEC), PACK],
+                                unsup_weak=[affine, PACK], unsup_strong=strong + [PACK]))]
+    return CocoDataset(data_root=str(bee_root), ann_file='annotations/bee_pose_train.json',
+                       data_prefix=dict(img=''), metainfo=dict(from_file=META),
+                       pipeline=pipeline)
+
+
+def _model(thr=0.0):
+    init_default_scope('mmpose')
+    estimator = dict(
+        type='TopdownPoseEstimator', _scope_='mmpose',
+        data_preprocessor=dict(type='PoseDataPreprocessor', mean=[123.7, 116.3, 103.5],
+                               std=[58.4, 57.1, 57.4], bgr_to_rgb=True),
+        backbone=dict(type='ResNet', depth=18),
+        head=dict(type='HeatmapHead', in_channels=512, out_channels=32,
+                  deconv_out_channels=(32, 32, 32), deconv_kernel_sizes=(4, 4, 4),
+                  loss=dict(type='KeypointMSELoss', use_target_weight=True), decoder=CODEC))
+    return MODELS.build(dict(type='ssl_dense.TeacherStudent', model=estimator,
+                             adapter=dict(type='PoseAdapter'),
+                             threshold=dict(type='FixedThreshold', thr=thr)))
+
+
+def test_heatmap_keypoints_find_the_peak_within_a_quarter_cell():
+    ys, xs = torch.meshgrid(torch.arange(16.), torch.arange(16.), indexing='ij')
+    truth = torch.tensor([[5.3, 9.8], [12.0, 2.4]])  # (x, y) in cells
+    maps = torch.stack([torch.exp(-((xs - x)**2 + (ys - y)**2) / 8) for x, y in truth])
+    kps, scores = heatmap_keypoints(maps[None] * 0.8, stride=4.0)
+    assert torch.allclose(kps[0] / 4, truth, atol=0.26)
+    assert torch.allclose(scores, torch.full((1, 2), 0.8), atol=0.05)
+
+
+def test_transfer_lands_on_the_strong_views_truth(bee_root):
+    """Weak-view truth, moved by the adapter, is the flipped strong view's truth."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    ds = _views(bee_root)
+    adapter = PoseAdapter()
+    from mmpose.registry import KEYPOINT_CODECS
+    adapter._codec = KEYPOINT_CODECS.build(CODEC)
+    checked = 0
+    for i in range(len(ds)):
+        weak, strong = (ds[i]['data_samples'][k] for k in ('unsup_weak', 'unsup_strong'))
+        assert strong.metainfo['flip'] and not weak.metainfo.get('flip')
+        kps = torch.as_tensor(weak.gt_instances.transformed_keypoints[0]).float()
+        visible = torch.as_tensor(weak.gt_instances.keypoints_visible[0]) > 0
+        pseudo = [InstanceData(keypoints=kps, scores=torch.ones(32),
+                               keypoint_weights=visible.float())]
+        moved = adapter.transfer(pseudo, [weak], [strong])[0]
+        truth = torch.as_tensor(strong.gt_instances.transformed_keypoints[0]).float()
+        inside = ((truth >= 0) & (truth < 64)).all(dim=1)
+        strong_visible = torch.as_tensor(strong.gt_instances.keypoints_visible[0]) > 0
+        use = strong_visible & inside
+        assert torch.allclose(moved.keypoints[use], truth[use], atol=1e-2)
+        # Kept exactly where the truth is visible and inside the crop.
+        assert torch.equal(moved.keypoint_weights > 0, use)
+        assert moved.heatmaps.shape == (32, 16, 16)
+        peaks, _ = heatmap_keypoints(moved.heatmaps[None], stride=4.0)
+        assert ((peaks[0][use] - truth[use]).norm(dim=1) <= 4.0).all()
+        checked += int(use.sum())
+    assert checked > 40
+
+
+def _batch(ds, n=2):
+    return pseudo_collate([ds[i] for i in range(n)])
+
+
+def test_teacher_student_loss_with_reviewers_on_real_images(bee_root):
+    torch.manual_seed(0)
+    ds = _views(bee_root)
+    model = _model(thr=0.0)
+    model.set_reviewer_states([model.teacher.state_dict()])
+    data = model.data_preprocessor(_batch(ds), training=True)
+    losses = model.loss(**data)
+    for key in ('sup_loss_kpt', 'unsup_loss_kpt', 'unsup_loss_reviewer'):
+        assert key in losses and torch.isfinite(losses[key]) and losses[key] > 0
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    assert model.student.backbone.conv1.weight.grad is not None
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_no_kept_keypoint_gives_an_exact_zero_loss(bee_root):
+    ds = _views(bee_root)
+    model = _model(thr=0.5)
+    with torch.no_grad():  # a teacher whose heatmaps are all 0: nothing passes 0.5
+        model.teacher.head.final_layer.weight.zero_()
+        model.teacher.head.final_layer.bias.zero_()
+    data = model.data_preprocessor(_batch(ds), training=True)
+    losses = model.loss(**data)
+    assert losses['unsup_loss_kpt'].item() == 0.0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+
+
+class _Fixed(nn.Module):
+    """A stand-in model whose head returns fixed heatmaps."""
+
+    def __init__(self, heatmaps):
+        super().__init__()
+        self.maps = heatmaps
+        self.head = nn.Module()
+        self.head.forward = lambda feats: self.maps
+        self.head.decoder = None
+
+    def extract_feat(self, inputs):
+        return inputs
+
+
+def test_keypoints_the_reviewer_disagrees_on_are_dropped():
+    ys, xs = torch.meshgrid(torch.arange(16.), torch.arange(16.), indexing='ij')
+
+    def maps(points):
+        return torch.stack([torch.exp(-((xs - x)**2 + (ys - y)**2) / 8) * 0.9
+                            for x, y in points])[None]
+
+    teacher = _Fixed(maps([(4, 4), (10, 10)]))
+    teacher.head.decoder = type('Codec', (), {'encode': lambda *a: None})()
+    reviewer = _Fixed(maps([(4.4, 4), (2, 14)]))  # agrees on keypoint 0 only
+    adapter = PoseAdapter(agree_dist=0.05)
+    threshold = THRESHOLDS.build(dict(type='ssl_dense.FixedThreshold', num_classes=2, thr=0.5))
+    pseudo = adapter.pseudo_labels(teacher, torch.zeros(1, 3, 64, 64), [None], threshold,
+                                   reviewers=[reviewer])
+    assert pseudo[0].keypoint_weights.tolist() == [1.0, 0.0]
+    assert torch.allclose(pseudo[0].reviewer_keypoints[0], torch.tensor([4.4, 4.0]) * 4,
+                          atol=1.1)
+    without = adapter.pseudo_labels(teacher, torch.zeros(1, 3, 64, 64), [None], threshold)
+    assert without[0].keypoint_weights.tolist() == [1.0, 1.0]
