@@ -1,8 +1,8 @@
 from .detection import DetectionAdapter
-from .pose import KeypointMix, PoseAdapter, heatmap_keypoints
+from .pose import KeypointMix, MultiLevelHeatmapHead, PoseAdapter, heatmap_keypoints
 from .segmentation import SegCutMix, SegmentationAdapter, warp_label_map
 
 __all__ = [
     'DetectionAdapter', 'SegmentationAdapter', 'SegCutMix', 'warp_label_map', 'KeypointMix',
-    'PoseAdapter', 'heatmap_keypoints'
+    'PoseAdapter', 'MultiLevelHeatmapHead', 'heatmap_keypoints'
 ]

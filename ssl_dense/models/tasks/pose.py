@@ -7,13 +7,16 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.structures import InstanceData, PixelData
+from mmpose.evaluation.functional import pose_pck_accuracy
+from mmpose.models.heads import HeatmapHead
 from torch import Tensor
 
 from ssl_dense.models.semi.adapter import BaseTaskAdapter, homography_of, zero_like_graph
 from ssl_dense.registry import MODELS, TASK_UTILS
 
-__all__ = ['PoseAdapter', 'KeypointMix', 'heatmap_keypoints']
+__all__ = ['PoseAdapter', 'KeypointMix', 'MultiLevelHeatmapHead', 'heatmap_keypoints']
 
 
 def heatmap_keypoints(heatmaps: Tensor, stride: float) -> Tuple[Tensor, Tensor]:
@@ -366,3 +369,99 @@ class KeypointMix:
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(num_keypoints={self.num_keypoints}, '
                 f'patch_size={self.patch_size}, prob={self.prob})')
+
+
+@MODELS.register_module()
+class MultiLevelHeatmapHead(HeatmapHead):
+    """Multi-level Feature Learning: heatmaps from several backbone stages.
+
+    The last stage goes through mmpose's ``HeatmapHead`` (deconvolutions,
+    final conv); every earlier stage gets a light side branch (1x1 conv to
+    ``side_channels``, BN, ReLU, 3x3 conv to the keypoints) on its features
+    resized (bilinear) to the heatmap size. In training every level is
+    supervised with the head's loss against the same targets, weighted by
+    ``level_weights`` (``loss_kpt`` is their weighted sum; ``mse_level<i>``
+    are logged). At inference (``forward``, ``predict``, flip test included)
+    the heatmaps are the last level's (``inference='final'``) or the
+    weighted mean of all levels (``'fusion'``, ``fusion_weights``).
+
+    Use with a backbone that returns several stages, e.g. ResNet with
+    ``out_indices=(1, 2, 3)`` and ``in_channels=(128, 256, 512)``.
+
+    Args:
+        in_channels (Sequence[int]): Channels of the stages the head reads,
+            shallow to deep (the last one feeds the deconvolution path).
+        out_channels (int): Number of keypoints.
+        level_weights (Sequence[float], optional): Loss weight per level.
+            Defaults to 1 for every level.
+        inference (str): ``'final'`` or ``'fusion'``. Defaults to 'final'.
+        fusion_weights (Sequence[float], optional): Weights of the levels in
+            the fusion (normalised to sum 1). Defaults to equal weights.
+        side_channels (int): Width of the side branches. Defaults to 64.
+        **kwargs: The rest of ``HeatmapHead``'s arguments (deconvolutions,
+            ``loss``, ``decoder``, ...).
+    """
+
+    def __init__(self, in_channels: Sequence[int], out_channels: int,
+                 level_weights: Optional[Sequence[float]] = None, inference: str = 'final',
+                 fusion_weights: Optional[Sequence[float]] = None, side_channels: int = 64,
+                 **kwargs) -> None:
+        in_channels = list(in_channels)
+        if not in_channels:
+            raise ValueError('in_channels needs one entry per backbone stage the head reads')
+        super().__init__(in_channels=in_channels[-1], out_channels=out_channels, **kwargs)
+        levels = len(in_channels)
+        self.level_weights = [1.0] * levels if level_weights is None else list(level_weights)
+        fusion = [1.0] * levels if fusion_weights is None else list(fusion_weights)
+        for name, values in (('level_weights', self.level_weights), ('fusion_weights', fusion)):
+            if len(values) != levels or min(values) < 0 or sum(values) <= 0:
+                raise ValueError(f'{name} needs {levels} non-negative values (one per entry of '
+                                 f'in_channels) with a positive sum, got {values}')
+        if inference not in ('final', 'fusion'):
+            raise ValueError(f"inference must be 'final' or 'fusion', got {inference!r}")
+        self.inference = inference
+        self.fusion_weights = [w / sum(fusion) for w in fusion]
+        self.level_channels = in_channels
+        self.sides = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, side_channels, 1), nn.BatchNorm2d(side_channels),
+                          nn.ReLU(inplace=True),
+                          nn.Conv2d(side_channels, out_channels, 3, padding=1))
+            for c in in_channels[:-1])
+
+    def forward_levels(self, feats: Sequence[Tensor]) -> List[Tensor]:
+        """Heatmaps of every level, shallow to deep (the last is HeatmapHead's)."""
+        if len(feats) < len(self.level_channels):
+            raise ValueError(f'{type(self).__name__} reads {len(self.level_channels)} stages '
+                             f'(in_channels={self.level_channels}) but the backbone gave '
+                             f'{len(feats)}; set the backbone\'s out_indices to match')
+        final = HeatmapHead.forward(self, feats)
+        stages = feats[len(feats) - len(self.level_channels):-1]
+        sides = [branch(F.interpolate(f, size=final.shape[-2:], mode='bilinear',
+                                      align_corners=False))
+                 for branch, f in zip(self.sides, stages)]
+        return sides + [final]
+
+    def forward(self, feats: Sequence[Tensor]) -> Tensor:
+        levels = self.forward_levels(feats)
+        if self.inference == 'final':
+            return levels[-1]
+        return sum(w * hm for w, hm in zip(self.fusion_weights, levels))
+
+    def loss(self, feats, batch_data_samples, train_cfg: dict = {}) -> dict:
+        levels = self.forward_levels(feats)
+        gt_heatmaps = torch.stack([d.gt_fields.heatmaps for d in batch_data_samples])
+        keypoint_weights = torch.cat(
+            [d.gt_instance_labels.keypoint_weights for d in batch_data_samples])
+        losses, total = {}, 0.0
+        for i, (heatmaps, weight) in enumerate(zip(levels, self.level_weights)):
+            value = self.loss_module(heatmaps, gt_heatmaps, keypoint_weights)
+            total = total + weight * value
+            losses[f'mse_level{i}'] = value.detach()
+        losses['loss_kpt'] = total
+        if train_cfg.get('compute_acc', True):
+            _, avg_acc, _ = pose_pck_accuracy(
+                output=levels[-1].detach().cpu().numpy(),
+                target=gt_heatmaps.detach().cpu().numpy(),
+                mask=keypoint_weights.detach().cpu().numpy() > 0)
+            losses['acc_pose'] = torch.tensor(avg_acc, device=gt_heatmaps.device)
+        return losses
