@@ -1,5 +1,5 @@
 from .mil import CLAMFeatureDataset, MILCsvDataset
-from .pose import TopdownAffineWithHomography
+from .pose import PoseCocoDataset, TopdownAffineWithHomography
 from .segmentation import CamVidDataset, LoadSegAnnotationsChecked
 from .semi_dataset import LabeledUnlabeledSampler, SemiDataset
 from .transforms import AlbuPhotometric, LoadImageChecked, MultiView
@@ -7,5 +7,5 @@ from .transforms import AlbuPhotometric, LoadImageChecked, MultiView
 __all__ = [
     'MultiView', 'LoadImageChecked', 'AlbuPhotometric', 'SemiDataset', 'LabeledUnlabeledSampler',
     'CamVidDataset', 'LoadSegAnnotationsChecked', 'MILCsvDataset',
-    'CLAMFeatureDataset', 'TopdownAffineWithHomography'
+    'CLAMFeatureDataset', 'TopdownAffineWithHomography', 'PoseCocoDataset'
 ]

@@ -1,13 +1,107 @@
-"""Pose views: mmpose's top-down crop that also records where it maps the image."""
-from typing import Dict, Optional
+"""Pose data: checked COCO keypoint datasets (labeled and unlabeled) and the
+top-down crop that records where it maps the image."""
+import logging
+import os.path as osp
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+from mmengine.logging import print_log
+from mmpose.datasets import CocoDataset
 from mmpose.datasets.transforms import TopdownAffine
 from mmpose.structures.bbox import get_udp_warp_matrix, get_warp_matrix
 
-from ssl_dense.registry import TRANSFORMS
+from ssl_dense.registry import DATASETS, TRANSFORMS
 
-__all__ = ['TopdownAffineWithHomography', 'flip_matrix']
+__all__ = ['TopdownAffineWithHomography', 'PoseCocoDataset', 'flip_matrix']
+
+
+@DATASETS.register_module()
+class PoseCocoDataset(CocoDataset):
+    """mmpose's COCO keypoint dataset with checks, and an unlabeled mode.
+
+    Labeled (default): every annotation must carry as many keypoints as the
+    dataset meta (``metainfo``) names, and every annotated keypoint must lie
+    inside its image; either fault stops loading with the image and
+    annotation named. Bees or persons without any visible keypoint are
+    skipped (they give no supervised signal; their images can still serve as
+    unlabeled ones) and counted in the log.
+
+    Unlabeled (``unlabeled=True``): one top-down instance per image whose box
+    is the whole image (no annotation is needed, e.g. the unlabeled json of
+    ``tools/split_dataset.py``). When the json keeps annotations
+    (``--keep-unlabeled-annotations``), the first one's keypoints ride along
+    as hidden ground truth for pseudo-label quality logs only; neither their
+    box nor their keypoints reach a loss.
+
+    Args:
+        unlabeled (bool): See above. Defaults to False.
+        **kwargs: Arguments of mmpose's ``CocoDataset`` (``ann_file``,
+            ``data_root``, ``data_prefix``, ``metainfo``, ``pipeline``, ...).
+    """
+
+    def __init__(self, *args, unlabeled: bool = False, **kwargs) -> None:
+        self.unlabeled = unlabeled
+        self._skipped_empty = 0
+        super().__init__(*args, **kwargs)
+
+    def _load_annotations(self) -> Tuple[List[dict], List[dict]]:
+        instances, images = super()._load_annotations()
+        if self.unlabeled:
+            instances = [self._whole_image(img) for img in images]
+        elif self._skipped_empty:
+            print_log(f'{self.ann_file}: skipped {self._skipped_empty} annotations without '
+                      'visible keypoints (no supervised signal)', logger='current',
+                      level=logging.INFO)
+        return instances, images
+
+    def _get_topdown_data_infos(self, instance_list: List[dict]) -> List[dict]:
+        # mmpose drops instances without keypoints; unlabeled ones have none.
+        if self.unlabeled:
+            return instance_list
+        return super()._get_topdown_data_infos(instance_list)
+
+    def _whole_image(self, img: dict) -> dict:
+        """A top-down instance covering image ``img`` (hidden truth if any)."""
+        num = self.metainfo['num_keypoints']
+        w, h = img['width'], img['height']
+        keypoints = np.zeros((1, num, 2), dtype=np.float32)
+        visible = np.zeros((1, num), dtype=np.float32)
+        anns = self.coco.loadAnns(self.coco.getAnnIds(imgIds=img['img_id']))
+        if anns and 'keypoints' in anns[0]:
+            kps = self._keypoints_of(anns[0], img)
+            keypoints, visible = kps[..., :2], np.minimum(1, kps[..., 2])
+        return dict(img_id=img['img_id'], img_path=img['img_path'],
+                    bbox=np.array([[0, 0, w - 1, h - 1]], dtype=np.float32),
+                    bbox_score=np.ones(1, dtype=np.float32), num_keypoints=0,
+                    keypoints=keypoints, keypoints_visible=visible,
+                    area=np.array(w * h, dtype=np.float32), iscrowd=0, segmentation=None,
+                    id=img['img_id'], category_id=np.array(1))
+
+    def _keypoints_of(self, ann: dict, img: dict) -> np.ndarray:
+        """(1, K, 3) keypoints of ``ann``, checked against the meta and the image."""
+        num = self.metainfo['num_keypoints']
+        where = f'{osp.basename(img["img_path"])} (annotation {ann.get("id")})'
+        if len(ann['keypoints']) != 3 * num:
+            raise ValueError(f'{where} has {len(ann["keypoints"]) / 3:g} keypoints; the dataset '
+                             f'meta ({self.metainfo.get("dataset_name")}) has {num}')
+        kps = np.asarray(ann['keypoints'], dtype=np.float32).reshape(1, num, 3)
+        w, h = img['width'], img['height']
+        for k in np.flatnonzero(kps[0, :, 2] > 0):
+            x, y = kps[0, k, :2]
+            if not (0 <= x < w and 0 <= y < h):
+                name = self.metainfo['keypoint_id2name'].get(k, k)
+                raise ValueError(f'{where}: keypoint {k} ({name}) at ({x:g}, {y:g}) lies outside '
+                                 f'the {w}x{h} image')
+        return kps
+
+    def parse_data_info(self, raw_data_info: dict) -> Optional[dict]:
+        ann, img = raw_data_info['raw_ann_info'], raw_data_info['raw_img_info']
+        if 'keypoints' in ann:
+            kps = self._keypoints_of(ann, img)
+            if not self.unlabeled and not (kps[0, :, 2] > 0).any():
+                self._skipped_empty += 1
+                return None
+        return super().parse_data_info(raw_data_info)
 
 
 def flip_matrix(direction: Optional[str], width: int, height: int) -> np.ndarray:
