@@ -35,7 +35,8 @@ import numpy as np
 
 
 def split_coco(coco: Dict, num_labeled: int, seed: int,
-               keep_unlabeled_annotations: bool = False) -> Tuple[Dict, Dict]:
+               keep_unlabeled_annotations: bool = False,
+               labeled_from_annotated: bool = False) -> Tuple[Dict, Dict]:
     """Return (labeled, unlabeled) COCO dicts.
 
     Args:
@@ -44,13 +45,24 @@ def split_coco(coco: Dict, num_labeled: int, seed: int,
         seed (int): Seed of the draw (numpy ``default_rng``).
         keep_unlabeled_annotations (bool): Keep the annotations of the
             unlabeled images. Defaults to False.
+        labeled_from_annotated (bool): Draw the labeled images only among
+            images with at least one annotation (images without any, e.g.
+            bee photos without keypoints, then always end up unlabeled).
+            Defaults to False.
     """
     images = coco.get('images') or []
     if not 1 <= num_labeled < len(images):
         raise ValueError(f'need 1 <= labeled images < {len(images)} (all images), '
                          f'got {num_labeled}')
-    order = np.random.default_rng(seed).permutation(len(images))
-    labeled_ids = {images[i]['id'] for i in order[:num_labeled]}
+    pool = images
+    if labeled_from_annotated:
+        annotated = {a['image_id'] for a in coco.get('annotations', [])}
+        pool = [im for im in images if im['id'] in annotated]
+        if num_labeled > len(pool):
+            raise ValueError(f'need {num_labeled} labeled images but only {len(pool)} images '
+                             'have annotations')
+    order = np.random.default_rng(seed).permutation(len(pool))
+    labeled_ids = {pool[i]['id'] for i in order[:num_labeled]}
     parts = []
     for is_labeled in (True, False):
         part = {k: v for k, v in coco.items() if k not in ('images', 'annotations')}
@@ -94,6 +106,9 @@ def main(argv=None) -> List[str]:
     parser.add_argument('--out-dir', help='output folder (default: next to ann_file)')
     parser.add_argument('--keep-unlabeled-annotations', action='store_true',
                         help='keep annotations in the unlabeled json (analysis only)')
+    parser.add_argument('--labeled-from-annotated', action='store_true',
+                        help='draw labeled images only among images with annotations (the '
+                        'share still counts all images)')
     parser.add_argument('--img-suffix', default='.jpg', help='image suffix in folder mode')
     args = parser.parse_args(argv)
     if osp.isdir(args.ann_file):
@@ -114,8 +129,12 @@ def main(argv=None) -> List[str]:
     written = []
     for fold in range(args.folds):
         seed = args.seed + fold
-        labeled, unlabeled = split_coco(coco, num_labeled, seed,
-                                        args.keep_unlabeled_annotations)
+        try:
+            labeled, unlabeled = split_coco(coco, num_labeled, seed,
+                                            args.keep_unlabeled_annotations,
+                                            args.labeled_from_annotated)
+        except ValueError as err:
+            parser.error(f'{args.ann_file}: {err}')
         for name, part in (('labeled', labeled), ('unlabeled', unlabeled)):
             path = osp.join(out_dir, f'{stem}.{tag}.seed{seed}.{name}.json')
             with open(path, 'w') as f:

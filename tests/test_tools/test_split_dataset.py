@@ -79,3 +79,23 @@ def test_folder_split_writes_name_lists_for_mmseg(tmp_path):
                            ann_file=str(out / 'train.1-4.seed1.unlabeled.txt'),
                            data_prefix=dict(img_path='train'), pipeline=[])
     assert len(ds) == 3
+
+
+def test_labeled_images_can_be_drawn_from_annotated_images_only(tmp_path, capsys):
+    """Pose sets have images without keypoints: they must not take labeled slots."""
+    coco = dict(categories=[dict(id=1, name='bee')],
+                images=[dict(id=i, file_name=f'{i}.png') for i in range(10)],
+                annotations=[dict(id=i, image_id=i, category_id=1) for i in range(4)])
+    path = tmp_path / 'pose.json'
+    json.dump(coco, open(path, 'w'))
+    tool = _tool()
+    for seed in range(1, 6):
+        tool.main([str(path), '--count', '3', '--seed', str(seed), '--labeled-from-annotated',
+                   '--out-dir', str(tmp_path)])
+        lab = json.load(open(tmp_path / f'pose.3img.seed{seed}.labeled.json'))
+        assert {im['id'] for im in lab['images']} <= {0, 1, 2, 3}
+        assert len(lab['annotations']) == 3
+    with pytest.raises(SystemExit):
+        tool.main([str(path), '--count', '5', '--labeled-from-annotated',
+                   '--out-dir', str(tmp_path)])
+    assert 'only 4 images have annotations' in capsys.readouterr().err

@@ -8,6 +8,8 @@ and a few miss one. This writes::
     data/bee_pose/pose/                         -> the source images (a link, or --copy)
     data/bee_pose/annotations/bee_pose_train.json
     data/bee_pose/annotations/bee_pose_test.json
+    data/bee_pose/annotations/semi/bee_pose_train.{10,30}pct.seed{1,2,3}.{labeled,unlabeled}.json
+    data/bee_pose/annotations/semi/hidden_gt/...unlabeled.json   (annotations kept, analysis only)
 
 in COCO keypoint format: one annotation per annotated bee, keypoints
 ``[x, y, v]`` (v = 2 for annotated, 0 with x = y = 0 for missing ones), a box
@@ -15,7 +17,10 @@ from the keypoint extent widened by ``--margin`` on every side (clipped to the
 image), and the category's keypoint names and skeleton (1-based, as COCO
 stores it) from ``configs/_base_/datasets/bee_pose.py``. Images without
 keypoints are kept as images without annotations (unlabeled images for the
-semi-supervised recipes).
+semi-supervised recipes). The semi-supervised splits (``tools/split_dataset.py``,
+``--labeled-from-annotated``: labeled images are drawn among annotated ones,
+the share counts all 191 train images) are written for ``--percents`` and
+seeds 1-3.
 
     python tools/dataset_converters/bee_pose_to_coco.py ../shared/data/bee_pose
 
@@ -27,6 +32,7 @@ import json
 import os
 import os.path as osp
 import shutil
+import sys
 from typing import Dict, List, Tuple
 
 import cv2
@@ -117,6 +123,8 @@ def main(argv=None) -> Dict[str, str]:
                         help='box margin on each side, as a fraction of the keypoint extent')
     parser.add_argument('--copy', action='store_true',
                         help='copy the images instead of linking the folder')
+    parser.add_argument('--percents', type=float, nargs='*', default=[10, 30],
+                        help='labeled shares of train to split (seeds 1-3 each)')
     args = parser.parse_args(argv)
     src = osp.abspath(args.src)
     ann_path = osp.join(src, 'pose_dataset.json')
@@ -143,6 +151,15 @@ def main(argv=None) -> Dict[str, str]:
         print(f'{path}: {len(coco["images"])} images, {len(coco["annotations"])} annotated '
               f'bees ({missing} with missing keypoints), '
               f'{len(coco["images"]) - len(coco["annotations"])} images without keypoints')
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import split_dataset
+    semi = osp.join(args.dst, 'annotations', 'semi')
+    for percent in args.percents:
+        for out_dir, extra in ((semi, []), (osp.join(semi, 'hidden_gt'),
+                                            ['--keep-unlabeled-annotations'])):
+            split_dataset.main([written['train'], '--percent', f'{percent:g}', '--seed', '1',
+                                '--folds', '3', '--labeled-from-annotated', '--out-dir',
+                                out_dir, *extra])
     return written
 
 
