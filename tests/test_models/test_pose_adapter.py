@@ -28,9 +28,9 @@ def bee_root(tmp_path_factory):
     return dst
 
 
-def _views(bee_root):
+def _views(bee_root, ann_file='annotations/bee_pose_train.json', meta=META, prefix=''):
     """Labeled + weak (plain crop) + strong (flipped, rotated, scaled) views."""
-    from mmpose.datasets import CocoDataset
+    from ssl_dense.datasets import PoseCocoDataset
     init_default_scope('mmpose')
     affine = dict(type='ssl_dense.TopdownAffineWithHomography', input_size=(64, 64))
     strong = [dict(type='RandomFlip', direction='horizontal', prob=1.0),
@@ -40,19 +40,19 @@ def _views(bee_root):
                      shared=[dict(type='LoadImage'), dict(type='GetBBoxCenterScale')],
                      views=dict(sup=strong + [dict(type='GenerateTarget', encoder=CODEC), PACK],
                                 unsup_weak=[affine, PACK], unsup_strong=strong + [PACK]))]
-    return CocoDataset(data_root=str(bee_root), ann_file='annotations/bee_pose_train.json',
-                       data_prefix=dict(img=''), metainfo=dict(from_file=META),
-                       pipeline=pipeline)
+    return PoseCocoDataset(data_root=str(bee_root), ann_file=ann_file,
+                           data_prefix=dict(img=prefix), metainfo=dict(from_file=meta),
+                           pipeline=pipeline)
 
 
-def _model(thr=0.0):
+def _model(thr=0.0, keypoints=32):
     init_default_scope('mmpose')
     estimator = dict(
         type='TopdownPoseEstimator', _scope_='mmpose',
         data_preprocessor=dict(type='PoseDataPreprocessor', mean=[123.7, 116.3, 103.5],
                                std=[58.4, 57.1, 57.4], bgr_to_rgb=True),
         backbone=dict(type='ResNet', depth=18),
-        head=dict(type='HeatmapHead', in_channels=512, out_channels=32,
+        head=dict(type='HeatmapHead', in_channels=512, out_channels=keypoints,
                   deconv_out_channels=(32, 32, 32), deconv_kernel_sizes=(4, 4, 4),
                   loss=dict(type='KeypointMSELoss', use_target_weight=True), decoder=CODEC))
     return MODELS.build(dict(type='ssl_dense.TeacherStudent', model=estimator,
@@ -69,11 +69,20 @@ def test_heatmap_keypoints_find_the_peak_within_a_quarter_cell():
     assert torch.allclose(scores, torch.full((1, 2), 0.8), atol=0.05)
 
 
-def test_transfer_lands_on_the_strong_views_truth(bee_root):
+COCO = f'{REPO_ROOT}/tests/data/coco_pose_sample'
+
+
+def _coco_views():
+    # mmpose's own COCO person meta (17 keypoints, left/right swaps).
+    return _views(COCO, 'test_coco.json', 'configs/_base_/datasets/coco.py')
+
+
+@pytest.mark.parametrize('dataset', ['bee', 'coco_person'])
+def test_transfer_lands_on_the_strong_views_truth(bee_root, dataset):
     """Weak-view truth, moved by the adapter, is the flipped strong view's truth."""
     torch.manual_seed(0)
     np.random.seed(0)
-    ds = _views(bee_root)
+    ds = _views(bee_root) if dataset == 'bee' else _coco_views()
     adapter = PoseAdapter()
     from mmpose.registry import KEYPOINT_CODECS
     adapter._codec = KEYPOINT_CODECS.build(CODEC)
@@ -83,7 +92,7 @@ def test_transfer_lands_on_the_strong_views_truth(bee_root):
         assert strong.metainfo['flip'] and not weak.metainfo.get('flip')
         kps = torch.as_tensor(weak.gt_instances.transformed_keypoints[0]).float()
         visible = torch.as_tensor(weak.gt_instances.keypoints_visible[0]) > 0
-        pseudo = [InstanceData(keypoints=kps, scores=torch.ones(32),
+        pseudo = [InstanceData(keypoints=kps, scores=torch.ones(len(kps)),
                                keypoint_weights=visible.float())]
         moved = adapter.transfer(pseudo, [weak], [strong])[0]
         truth = torch.as_tensor(strong.gt_instances.transformed_keypoints[0]).float()
@@ -93,11 +102,22 @@ def test_transfer_lands_on_the_strong_views_truth(bee_root):
         assert torch.allclose(moved.keypoints[use], truth[use], atol=1e-2)
         # Kept exactly where the truth is visible and inside the crop.
         assert torch.equal(moved.keypoint_weights > 0, use)
-        assert moved.heatmaps.shape == (32, 16, 16)
+        assert moved.heatmaps.shape == (len(kps), 16, 16)
         peaks, _ = heatmap_keypoints(moved.heatmaps[None], stride=4.0)
         assert ((peaks[0][use] - truth[use]).norm(dim=1) <= 4.0).all()
         checked += int(use.sum())
     assert checked > 40
+
+
+def test_teacher_student_loss_on_coco_person_keypoints():
+    torch.manual_seed(0)
+    model = _model(thr=0.0, keypoints=17)
+    model.set_reviewer_states([model.teacher.state_dict()])
+    data = model.data_preprocessor(_batch(_coco_views(), n=4), training=True)
+    losses = model.loss(**data)
+    for key in ('sup_loss_kpt', 'unsup_loss_kpt', 'unsup_loss_reviewer'):
+        assert torch.isfinite(losses[key]) and losses[key] > 0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
 
 
 def _batch(ds, n=2):
