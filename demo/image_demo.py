@@ -2,7 +2,9 @@
 
 Detectors (mmdet) get boxes, class names and scores; segmentors (mmseg, or
 a TeacherStudent around one) get a colour overlay with a legend of the
-classes present.
+classes present; top-down pose estimators (mmpose, or a TeacherStudent
+around one) get skeletons, in boxes from a detector (``--det-config``,
+``--det-checkpoint``) or in the whole image.
 
 Examples::
 
@@ -12,10 +14,13 @@ Examples::
     python demo/image_demo.py data/bccd/images CONFIG CHECKPOINT --score-thr 0.5
     python demo/image_demo.py data/camvid/test \\
         configs/fpn/fpn_effl0_1xb8-2k_camvid.py work_dirs/fpn/iter_2000.pth
+    python demo/image_demo.py data/bee_pose/pose \
+        configs/topdown_heatmap/td-hm_effl0_1xb16-2k_bee.py work_dirs/bee/iter_2000.pth
 
 Writes ``<out-dir>/vis/<image name>`` and prints, for detection, how many
-boxes of each class passed the score threshold, and for segmentation, the
-share of pixels of each class.
+boxes of each class passed the score threshold, for segmentation, the
+share of pixels of each class, and for pose, the number of poses and of
+keypoints drawn.
 """
 import argparse
 import os
@@ -40,10 +45,56 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='draw boxes with at least this score')
     parser.add_argument('--device', default='cpu', help='device, e.g. cpu or cuda:0')
     parser.add_argument('--batch-size', type=int, default=1)
+    add_pose_args(parser)
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow the checkpoint to be unpickled with weights_only=False '
                         '(only for files you trust)')
     return parser.parse_args(argv)
+
+
+def add_pose_args(parser: argparse.ArgumentParser) -> None:
+    """Options of top-down pose configs (shared with video_demo.py)."""
+    group = parser.add_argument_group('pose (top-down)')
+    group.add_argument('--det-config', help='detector config giving the boxes (default: the '
+                       'whole image is one box)')
+    group.add_argument('--det-checkpoint', help='detector checkpoint')
+    group.add_argument('--det-score-thr', type=float, default=0.3,
+                       help='detector boxes with at least this score')
+    group.add_argument('--kpt-thr', type=float, default=0.3,
+                       help='draw keypoints with at least this score')
+
+
+def pose_predictor(args: argparse.Namespace):
+    from ssl_dense.apis import PosePredictor
+    return PosePredictor(args.config, args.checkpoint, device=args.device,
+                         det_config=args.det_config, det_checkpoint=args.det_checkpoint,
+                         det_score_thr=args.det_score_thr)
+
+
+def pose_images(images: list, args: argparse.Namespace) -> Counter:
+    """Pose: skeletons per image; number of poses and of keypoints drawn."""
+    import cv2
+    from mmengine.utils import ProgressBar
+
+    from ssl_dense.apis import draw_poses
+    predictor = pose_predictor(args)
+    out_dir = osp.join(args.out_dir, 'vis')
+    os.makedirs(out_dir, exist_ok=True)
+    counts: Counter = Counter()
+    progress = ProgressBar(len(images))
+    for path in images:
+        image = cv2.imread(path)
+        if image is None:
+            raise OSError(f'OpenCV cannot read image {path}')
+        poses = predictor(image)
+        cv2.imwrite(osp.join(out_dir, osp.basename(path)),
+                    draw_poses(image, poses, predictor.meta, kpt_thr=args.kpt_thr))
+        counts['poses'] += len(poses)
+        counts['keypoints'] += sum(int((p['scores'] >= args.kpt_thr).sum()) for p in poses)
+        progress.update()
+    print(f'\n{len(images)} image(s) -> {out_dir}; {counts["poses"]} pose(s), '
+          f'{counts["keypoints"]} keypoints with score >= {args.kpt_thr}')
+    return counts
 
 
 def list_images(inputs: str) -> list:
@@ -97,9 +148,12 @@ def main(argv=None) -> Counter:
         trust_checkpoint_file(args.checkpoint)
     from mmengine.config import Config
 
-    from ssl_dense.apis import is_segmentation_config
-    if is_segmentation_config(Config.fromfile(args.config)):
+    from ssl_dense.apis import is_pose_config, is_segmentation_config
+    cfg = Config.fromfile(args.config)
+    if is_segmentation_config(cfg):
         return segment_images(images, args)
+    if is_pose_config(cfg):
+        return pose_images(images, args)
     from mmdet.apis import DetInferencer
     # Build in the mmdet scope: the test pipeline and visualizer are mmdet's.
     inferencer = DetInferencer(model=args.config, weights=args.checkpoint,

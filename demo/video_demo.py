@@ -1,5 +1,6 @@
-"""Run a detector or segmentor over a video file or a camera and write the
-annotated video (boxes; or a colour overlay with a legend for segmentors).
+"""Run a detector, segmentor or top-down pose estimator over a video file or
+a camera and write the annotated video (boxes; a colour overlay with a legend
+for segmentors; skeletons for pose, in detector boxes or the whole frame).
 
 Examples::
 
@@ -11,12 +12,16 @@ second of the whole loop (read, predict, draw, write).
 """
 import argparse
 import os.path as osp
+import sys
 import time
 
 import cv2
 
 import ssl_dense  # noqa: F401  (installs the weights_only checkpoint loader)
 from ssl_dense.utils import trust_checkpoint_file
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from image_demo import add_pose_args, pose_predictor  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -30,6 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='device, e.g. cpu or cuda:0')
     parser.add_argument('--max-frames', type=int, default=None,
                         help='stop after this many frames (useful for cameras)')
+    add_pose_args(parser)
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow the checkpoint to be unpickled with weights_only=False '
                         '(only for files you trust)')
@@ -51,8 +57,14 @@ def frame_drawer(args: argparse.Namespace):
     """A function BGR frame -> annotated BGR frame for the config's task."""
     from mmengine.config import Config
 
-    from ssl_dense.apis import SegPredictor, draw_segmentation, is_segmentation_config
-    if is_segmentation_config(Config.fromfile(args.config)):
+    from ssl_dense.apis import (SegPredictor, draw_poses, draw_segmentation, is_pose_config,
+                                is_segmentation_config)
+    cfg = Config.fromfile(args.config)
+    if is_pose_config(cfg):
+        predictor = pose_predictor(args)
+        return lambda frame: draw_poses(frame, predictor(frame), predictor.meta,
+                                        kpt_thr=args.kpt_thr)
+    if is_segmentation_config(cfg):
         predictor = SegPredictor(args.config, args.checkpoint, device=args.device)
         return lambda frame: draw_segmentation(frame, predictor(frame), predictor.classes,
                                                predictor.palette)
