@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests.conftest import load_script
+from tests.conftest import REPO_ROOT, load_script
 
 
 def _tool(name):
@@ -248,3 +248,20 @@ def test_update_readme_tables_replaces_only_the_marked_block():
     import pytest
     with pytest.raises(KeyError, match='pose-table'):
         tool.update(readme, 'pose', '| x |')
+
+
+def test_pose_results_pipeline_on_real_bee_images(tmp_path):
+    load_script('tools/dataset_converters/bee_pose_to_coco.py').main(
+        [f'{REPO_ROOT}/tests/data/bee_pose', '--dst', str(tmp_path / 'bee'), '--copy'])
+    out = tmp_path / 'pose.json'
+    rows = _tool('pose_results').main(
+        ['--methods', 'supervised', '--splits', '30pct', '--seeds', '2', '--max-iters', '1',
+         '--data-root', str(tmp_path / 'bee'), '--out', str(out),
+         '--work-root', str(tmp_path / 'work')])
+    row = json.load(open(out))[0]
+    assert row == rows[0]
+    assert (row['method'], row['split'], row['seed'], row['iters']) == ('supervised', '30pct',
+                                                                        2, 1)
+    assert 0.0 <= row['PCK'] <= 100.0 and 0.0 <= row['AP'] <= 100.0
+    log = (tmp_path / 'work' / 'supervised_30pct_seed2.train.log').read_text()
+    assert 'bee_pose_train.30pct.seed2.labeled.json' in log

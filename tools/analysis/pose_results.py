@@ -1,0 +1,122 @@
+"""Train and test the bee pose runs; write docs/results/pose.json.
+
+Each (method, split, seed) is trained with ``tools/train.py`` on the labeled
+part of that split (``data/bee_pose/annotations/semi/bee_pose_train.<10|30>pct.
+seed<S>.*.json``, made by ``tools/dataset_converters/bee_pose_to_coco.py``)
+with ``randomness.seed=<S>``, then its last checkpoint is evaluated on the 38
+bee test images with ``tools/test.py``: PCK@0.05 of the box size and COCO-style
+AP (OKS with one sigma of 0.05 for all 32 keypoints), both in points. One JSON
+row per run (a row of the same method, split, seed and iterations is
+replaced)::
+
+    {"method": "ours_trs", "split": "10pct", "seed": 1, "PCK": 61.2, "AP": 40.3,
+     "iters": 2000, "config": "configs/...", "machine": "2 CPU cores, no GPU"}
+
+Methods: ``supervised`` (labeled part only), ``ours_mt`` (mean teacher only),
+``ours_reviewer``, ``ours_mlfl``, ``ours_kpmix`` (each adds one component to
+the mean teacher), ``ours_trs`` (all three) and ``supervised_full`` (all
+train images; split ``100pct``).
+
+Examples::
+
+    python tools/analysis/pose_results.py --methods supervised ours_trs --splits 10pct
+    python tools/analysis/pose_results.py --methods ours_trs --seeds 1 --max-iters 4 \\
+        --out /tmp/smoke.json          # a quick check of the pipeline, not a result
+
+``python tools/analysis/results_table.py docs/results/pose.json`` prints the
+README table.
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from results_common import MACHINE, ROOT, test, train, upsert  # noqa: E402
+
+SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-2k_semi-10pct-bee.py'
+#: method -> (config, kind); kind decides how the split is applied.
+METHODS: Dict[str, tuple] = {
+    'supervised': ('configs/topdown_heatmap/td-hm_effl0_1xb16-2k_bee-10pct.py', 'labeled'),
+    'supervised_full': ('configs/topdown_heatmap/td-hm_effl0_1xb16-2k_bee.py', 'full'),
+    'ours_mt': (SEMI.format('mean-teacher'), 'semi'),
+    'ours_reviewer': (SEMI.format('trs-reviewer'), 'semi'),
+    'ours_mlfl': (SEMI.format('trs-mlfl'), 'semi'),
+    'ours_kpmix': (SEMI.format('trs-kpmix'), 'semi'),
+    'ours_trs': (SEMI.format('trs'), 'semi'),
+}
+SPLITS = ('10pct', '30pct')
+
+
+def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) -> List[str]:
+    """``--cfg-options`` that select the labeled/unlabeled files of a split and seed."""
+    prefix = f'annotations/semi/bee_pose_train.{split}.seed{seed}'
+    options = []
+    if kind == 'labeled':
+        options = [f'train_dataloader.dataset.ann_file={prefix}.labeled.json']
+    elif kind == 'semi':
+        options = [f'train_dataloader.dataset.labeled.ann_file={prefix}.labeled.json',
+                   f'train_dataloader.dataset.unlabeled.ann_file={prefix}.unlabeled.json']
+    if data_root:
+        root = data_root.rstrip('/') + '/'
+        where = (['train_dataloader.dataset.labeled', 'train_dataloader.dataset.unlabeled']
+                 if kind == 'semi' else ['train_dataloader.dataset'])
+        options += [f'{w}.data_root={root}' for w in where]
+        options += data_options(root)
+    return options
+
+
+def data_options(root: str) -> List[str]:
+    """``--cfg-options`` that point validation and test at another bee folder."""
+    test_json = f'{root}annotations/bee_pose_test.json'
+    return [f'val_dataloader.dataset.data_root={root}', f'test_dataloader.dataset.data_root={root}',
+            f'val_evaluator.1.ann_file={test_json}', f'test_evaluator.1.ann_file={test_json}']
+
+
+def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
+        data_root: Optional[str] = None) -> dict:
+    """Train and test one (method, split, seed); return its results row."""
+    config, kind = METHODS[method]
+    options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
+    if max_iters:
+        options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+                    f'default_hooks.checkpoint.interval={max_iters}']
+    name = f'{method}_{split if kind != "full" else "full"}_seed{seed}'
+    work_dir = osp.join(work_root, name)
+    what = f'{method} {split} seed {seed}'
+    checkpoint = train(config, work_dir, options, what)
+    test_options = data_options(data_root.rstrip('/') + '/') if data_root else []
+    metrics = test(config, checkpoint, work_dir, what, test_options)
+    iters = max_iters or int(checkpoint.rsplit('iter_', 1)[1].split('.')[0])
+    return dict(method=method, split='100pct' if kind == 'full' else split, seed=seed,
+                PCK=round(100 * metrics['PCK'], 1), AP=round(100 * metrics['coco/AP'], 1),
+                iters=iters, config=config, machine=MACHINE)
+
+
+def main(argv=None) -> List[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
+    parser.add_argument('--splits', nargs='+', default=list(SPLITS), choices=list(SPLITS))
+    parser.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
+    parser.add_argument('--out', default=osp.join(ROOT, 'docs', 'results', 'pose.json'))
+    parser.add_argument('--work-root', default='work_dirs/results/pose')
+    parser.add_argument('--data-root',
+                        help='bee pose folder (default: the configs\' data/bee_pose)')
+    parser.add_argument('--max-iters', type=int, default=None,
+                        help='shorten training (pipeline checks only; not a result)')
+    args = parser.parse_args(argv)
+    rows = []
+    for method in args.methods:
+        splits = ['100pct'] if METHODS[method][1] == 'full' else args.splits
+        for split in splits:
+            for seed in args.seeds:
+                print(f'== {method} {split} seed {seed}', flush=True)
+                row = run(method, split, seed, args.work_root, args.max_iters, args.data_root)
+                upsert(args.out, row)
+                print(f'   PCK {row["PCK"]}  AP {row["AP"]}', flush=True)
+                rows.append(row)
+    return rows
+
+
+if __name__ == '__main__':
+    main()
