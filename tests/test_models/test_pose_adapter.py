@@ -184,3 +184,16 @@ def test_keypoints_the_reviewer_disagrees_on_are_dropped():
                           atol=1.1)
     without = adapter.pseudo_labels(teacher, torch.zeros(1, 3, 64, 64), [None], threshold)
     assert without[0].keypoint_weights.tolist() == [1.0, 1.0]
+
+
+def test_many_keypoints_are_logged_as_totals(bee_root):
+    """32 keypoints: pl_num / pl_score / thr_mean instead of 96 per-keypoint scalars."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('pose_log_test')
+    ds = _views(bee_root)
+    model = _model(thr=0.0)
+    data = model.data_preprocessor(_batch(ds), training=True)
+    model.loss(**data)
+    scalars = hub.log_scalars
+    assert scalars['train/pl_num'].current() > 0 and 'train/thr_mean' in scalars
+    assert not any(k.startswith('train/pl_num_') for k in scalars)

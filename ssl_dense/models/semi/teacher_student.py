@@ -102,6 +102,11 @@ class TeacherStudent(BaseModel):
             ``dict(type='SegCutMix')``), called as ``inputs, pseudo =
             aug(inputs, pseudo)`` after the pseudo labels reach the strong
             view. Defaults to None.
+        max_logged_classes (int): Pseudo-label counts, scores and thresholds
+            are logged per class when there are at most this many classes
+            (e.g. 3 BCCD cells); beyond (e.g. 32 bee keypoints) the log keeps
+            their totals and means (``pl_num``, ``pl_score``, ``thr_mean``)
+            so a log line stays readable. Defaults to 20.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -115,6 +120,7 @@ class TeacherStudent(BaseModel):
                  hidden_gt: bool = False,
                  quality_window: int = 50,
                  strong_batch_augments: Optional[List[ConfigType]] = None,
+                 max_logged_classes: int = 20,
                  init_cfg: OptMultiConfig = None) -> None:
         student = MODELS.build(model)
         super().__init__(data_preprocessor=MultiViewPreprocessor(student.data_preprocessor),
@@ -148,6 +154,7 @@ class TeacherStudent(BaseModel):
         self._quality_window: Deque[Dict[str, Tensor]] = deque(maxlen=quality_window)
         self.strong_batch_augments = [MODELS.build(dict(a, _scope_='ssl_dense'))
                                       for a in strong_batch_augments or []]
+        self.max_logged_classes = max_logged_classes
         # Reviewers (historical teachers, see ReviewerHook) are kept outside
         # the module tree: their number changes, and the hook saves them.
         self._reviewers: List[nn.Module] = []
@@ -234,8 +241,16 @@ class TeacherStudent(BaseModel):
     def _log_pseudo_labels(self, pseudo: list) -> None:
         hub = MessageHub.get_current_instance()
         stats = self.adapter.pseudo_label_stats(pseudo, self.threshold.num_classes)
-        names = self._class_names()
         thresholds = self.threshold.thresholds()
+        if self.threshold.num_classes > self.max_logged_classes:
+            count = stats['count'].sum()
+            hub.update_scalar('train/pl_num', count.item())
+            if count > 0:
+                score = (stats['mean_score'] * stats['count']).sum() / count
+                hub.update_scalar('train/pl_score', score.item())
+            hub.update_scalar('train/thr_mean', thresholds.float().mean().item())
+            return
+        names = self._class_names()
         for c in range(self.threshold.num_classes):
             name = names[c] if names else str(c)
             hub.update_scalar(f'train/pl_num_{name}', stats['count'][c].item())
@@ -262,8 +277,9 @@ class TeacherStudent(BaseModel):
         # one batch has too few boxes of a rare class for a stable ratio.
         self._quality_window.append(quality)
         totals = {k: sum(q[k] for q in self._quality_window) for k in quality}
-        for suffix, idx in [('', slice(None))] + [
-                (f'_{names[c] if names else c}', c) for c in range(self.threshold.num_classes)]:
+        per_class = [] if self.threshold.num_classes > self.max_logged_classes else [
+            (f'_{names[c] if names else c}', c) for c in range(self.threshold.num_classes)]
+        for suffix, idx in [('', slice(None))] + per_class:
             tp, num_pseudo = totals['tp'][idx].sum(), totals['num_pseudo'][idx].sum()
             found, num_gt = totals['num_gt_found'][idx].sum(), totals['num_gt'][idx].sum()
             if num_pseudo > 0:
