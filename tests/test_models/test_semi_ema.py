@@ -69,3 +69,47 @@ def test_mismatched_layouts_are_named():
         TeacherEMA(nn.Sequential(nn.Linear(2, 3)), nn.Sequential(nn.Linear(2, 2)))
     with pytest.raises(ValueError, match='buffers must be one of'):
         TeacherEMA(nn.Linear(2, 2), nn.Linear(2, 2), buffers='average')
+
+
+@pytest.mark.parametrize('buffers', ['skip', 'copy', 'ema'])
+def test_flat_buffers_give_the_same_teacher(buffers):
+    """flat=True: one lerp_ over contiguous buffers, bit for bit the per-tensor result."""
+    teacher, student = _pair()
+    ref_teacher, ref_student = copy.deepcopy(teacher), copy.deepcopy(student)
+    params = list(student.parameters())
+    flat = TeacherEMA(teacher, student, buffers=buffers, flat=True)
+    ref = TeacherEMA(ref_teacher, ref_student, buffers=buffers)
+    # The student keeps its parameter objects and values; their storage is shared now.
+    assert [p is q for p, q in zip(params, student.parameters())] == [True] * len(params)
+    for p, q in zip(student.parameters(), ref_student.parameters()):
+        assert torch.equal(p, q)
+    storages = {p.untyped_storage().data_ptr() for p in student.parameters()}
+    assert len(storages) == 1
+    for step, m in enumerate((0.5, 0.9, 0.99)):
+        with torch.no_grad():  # the optimizer changes the student in place
+            for p, q in zip(student.parameters(), ref_student.parameters()):
+                p.add_(0.1 * (step + 1))
+                q.add_(0.1 * (step + 1))
+        flat.update(m)
+        ref.update(m)
+        for (k, t), (_, r) in zip(teacher.state_dict().items(), ref_teacher.state_dict().items()):
+            assert torch.equal(t, r), (k, step)
+
+
+def test_flat_buffers_survive_an_optimizer_and_new_storage():
+    teacher, student = _pair()
+    ema = TeacherEMA(teacher, student, flat=True)
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
+    student(torch.rand(1, 3, 5, 5)).sum().backward()
+    optimizer.step()  # updates the views, so the flat buffer sees the new values
+    expected = [0.5 * t + 0.5 * s for t, s in zip(teacher.parameters(), student.parameters())]
+    ema.update(0.5)
+    for t, e in zip(teacher.parameters(), expected):
+        torch.testing.assert_close(t, e)
+    # New storage for one parameter (as model.to(device) would give): rebuilt, still right.
+    student[0].weight.data = student[0].weight.data.clone()
+    expected = [0.5 * t + 0.5 * s for t, s in zip(teacher.parameters(), student.parameters())]
+    with pytest.warns(UserWarning, match='rebuilding'):
+        ema.update(0.5)
+    for t, e in zip(teacher.parameters(), expected):
+        torch.testing.assert_close(t, e)
