@@ -59,3 +59,13 @@ def load_script(relpath: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope='session')
+def bee_root(tmp_path_factory):
+    """The four bee fixture images converted to COCO keypoints (with splits),
+    as tools/dataset_converters/bee_pose_to_coco.py writes data/bee_pose."""
+    dst = tmp_path_factory.mktemp('bee') / 'bee_pose'
+    load_script('tools/dataset_converters/bee_pose_to_coco.py').main(
+        [osp.join(DATA_DIR, 'bee_pose'), '--dst', str(dst), '--copy'])
+    return dst

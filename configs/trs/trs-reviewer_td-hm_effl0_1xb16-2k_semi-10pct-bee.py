@@ -3,10 +3,4 @@
 # 5 % of the heatmap diagonal) and adds a consistency loss on agreed keypoints.
 _base_ = ['./mean-teacher_td-hm_effl0_1xb16-2k_semi-10pct-bee.py']
 model = dict(adapter=dict(type='PoseAdapter', agree_dist=0.05, reviewer_weight=1.0))
-custom_hooks = [
-    dict(type='TeacherEMAHook', burn_in_iters=500,
-         momentum=dict(type='linear', start=0.5, end=0.999, steps=300)),
-    dict(type='UnsupWeightHook', weight=1.0, burn_in_iters=500, ramp_iters=100),
-    dict(type='DatasetMetaHook'),
-    dict(type='ReviewerHook', num_snapshots=1, when='interval', interval=250, start_iter=500),
-]
+custom_hooks = [*_base_.custom_hooks, _base_.reviewer_hook]

@@ -4,10 +4,4 @@ _base_ = ['./trs-mlfl_td-hm_effl0_1xb16-2k_semi-10pct-bee.py']
 model = dict(
     adapter=dict(type='PoseAdapter', agree_dist=0.05, reviewer_weight=1.0),
     strong_batch_augments=[dict(type='KeypointMix', num_keypoints=2, patch_size=16, prob=0.5)])
-custom_hooks = [
-    dict(type='TeacherEMAHook', burn_in_iters=500,
-         momentum=dict(type='linear', start=0.5, end=0.999, steps=300)),
-    dict(type='UnsupWeightHook', weight=1.0, burn_in_iters=500, ramp_iters=100),
-    dict(type='DatasetMetaHook'),
-    dict(type='ReviewerHook', num_snapshots=1, when='interval', interval=250, start_iter=500),
-]
+custom_hooks = [*_base_.custom_hooks, _base_.reviewer_hook]

@@ -3,17 +3,9 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-from tests.conftest import REPO_ROOT, load_script
+from tests.conftest import REPO_ROOT
 
 META = f'{REPO_ROOT}/configs/_base_/datasets/bee_pose.py'
-
-
-@pytest.fixture(scope='module')
-def bee_root(tmp_path_factory):
-    dst = tmp_path_factory.mktemp('bee') / 'bee_pose'
-    load_script('tools/dataset_converters/bee_pose_to_coco.py').main(
-        [f'{REPO_ROOT}/tests/data/bee_pose', '--dst', str(dst), '--copy'])
-    return dst
 
 
 def _dataset(root, pipeline):

@@ -10,7 +10,7 @@ from mmengine.structures import InstanceData
 
 from ssl_dense.models.tasks import PoseAdapter, heatmap_keypoints
 from ssl_dense.registry import MODELS, THRESHOLDS
-from tests.conftest import REPO_ROOT, load_script
+from tests.conftest import REPO_ROOT
 
 META = f'{REPO_ROOT}/configs/_base_/datasets/bee_pose.py'
 CODEC = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16), sigma=2)
@@ -18,14 +18,6 @@ PACK = dict(type='PackPoseInputs', pack_transformed=True,
             meta_keys=('id', 'img_id', 'img_path', 'ori_shape', 'img_shape', 'input_size',
                        'input_center', 'input_scale', 'flip', 'flip_direction', 'flip_indices',
                        'homography_matrix'))
-
-
-@pytest.fixture(scope='module')
-def bee_root(tmp_path_factory):
-    dst = tmp_path_factory.mktemp('bee') / 'bee_pose'
-    load_script('tools/dataset_converters/bee_pose_to_coco.py').main(
-        [f'{REPO_ROOT}/tests/data/bee_pose', '--dst', str(dst), '--copy'])
-    return dst
 
 
 def _views(bee_root, ann_file='annotations/bee_pose_train.json', meta=META, prefix=''):

@@ -7,7 +7,7 @@ import os.path as osp
 import re
 import subprocess
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METRIC_LINE = re.compile(r'Test metrics of .*?: (.*)$', re.MULTILINE)
@@ -105,4 +105,23 @@ def upsert(path: str, row: dict, key: Sequence[str] = ('method', 'split', 'seed'
         with open(tmp, 'w') as f:
             json.dump(rows, f, indent=1)
         os.replace(tmp, path)
+    return rows
+
+
+def run_all(methods: Sequence[str], splits: Sequence[str], seeds: Sequence[int],
+            run_one: Callable[[str, str, int], dict], out: str,
+            full_methods: Sequence[str] = (), summary: Callable[[dict], str] = str
+            ) -> List[dict]:
+    """Run every (method, split, seed), upserting each row into ``out`` as it
+    comes (a stopped run keeps what it measured). Methods in ``full_methods``
+    train on all labels and run once per seed with split ``'100pct'``."""
+    rows = []
+    for method in methods:
+        for split in (['100pct'] if method in full_methods else splits):
+            for seed in seeds:
+                print(f'== {method} {split} seed {seed}', flush=True)
+                row = run_one(method, split, seed)
+                upsert(out, row)
+                print(f'   {summary(row)}', flush=True)
+                rows.append(row)
     return rows

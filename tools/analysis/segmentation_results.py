@@ -27,7 +27,7 @@ import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from results_common import MACHINE, ROOT, test, train, upsert  # noqa: E402
+from results_common import MACHINE, ROOT, run_all, test, train  # noqa: E402
 
 SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb8-2k_semi-1-8-camvid.py'
 #: method -> (config, kind); kind decides how the split is applied.
@@ -89,17 +89,11 @@ def main(argv=None) -> List[dict]:
     parser.add_argument('--max-iters', type=int, default=None,
                         help='shorten training (pipeline checks only; not a result)')
     args = parser.parse_args(argv)
-    rows = []
-    for method in args.methods:
-        splits = ['100pct'] if METHODS[method][1] == 'full' else args.splits
-        for split in splits:
-            for seed in args.seeds:
-                print(f'== {method} {split} seed {seed}', flush=True)
-                row = run(method, split, seed, args.work_root, args.max_iters, args.data_root)
-                upsert(args.out, row)
-                print(f'   mIoU {row["mIoU"]}', flush=True)
-                rows.append(row)
-    return rows
+    full = [m for m, (_, kind) in METHODS.items() if kind == 'full']
+    return run_all(args.methods, args.splits, args.seeds,
+                   lambda m, split, seed: run(m, split, seed, args.work_root, args.max_iters,
+                                              args.data_root),
+                   args.out, full, summary=lambda r: f'mIoU {r["mIoU"]}')
 
 
 if __name__ == '__main__':

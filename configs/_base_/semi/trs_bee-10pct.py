@@ -63,6 +63,10 @@ custom_hooks = [
     dict(type='UnsupWeightHook', weight=1.0, burn_in_iters=500, ramp_iters=100),
     dict(type='DatasetMetaHook'),
 ]
+# The reviewer configs add this hook: one historical teacher, taken every 250
+# iterations after the burn-in.
+reviewer_hook = dict(type='ReviewerHook', num_snapshots=1, when='interval', interval=250,
+                     start_iter=500)
 val_cfg = dict(type='TeacherStudentValLoop')
 default_hooks = dict(logger=dict(interval=50),
                      checkpoint=dict(interval=1000, max_keep_ckpts=1))
