@@ -196,22 +196,26 @@ class PoseAdapter(BaseTaskAdapter):
             x, y = out.keypoints[:, 0], out.keypoints[:, 1]
             inside = (x >= 0) & (y >= 0) & (x < w) & (y < h)
             out.scores = inst.scores[take]
-            out.keypoint_weights = inst.keypoint_weights[take] * inside
-            out.heatmaps = self._draw(out.keypoints, out.keypoint_weights)
+            weights = inst.keypoint_weights[take] * inside
+            # The codec also drops keypoints whose Gaussian would fall off the heatmap.
+            out.heatmaps, drawable = self._draw(out.keypoints, weights)
+            out.keypoint_weights = weights * drawable
             if 'reviewer_keypoints' in out:
-                out.reviewer_heatmaps = self._draw(out.reviewer_keypoints,
-                                                   out.keypoint_weights)
+                out.reviewer_heatmaps, _ = self._draw(out.reviewer_keypoints,
+                                                      out.keypoint_weights)
             moved.append(out)
         return moved
 
-    def _draw(self, keypoints: Tensor, weights: Tensor) -> Tensor:
-        """Target heatmaps (K, h, w) of keypoints (K, 2) with the model's codec."""
+    def _draw(self, keypoints: Tensor, weights: Tensor) -> Tuple[Tensor, Tensor]:
+        """Target heatmaps (K, h, w) of keypoints (K, 2) with the model's codec,
+        and which keypoints it could draw (K, )."""
         if self._codec is None:
             raise RuntimeError('PoseAdapter.transfer before pseudo_labels: no codec yet')
         encoded = self._codec.encode(keypoints[None].detach().cpu().numpy(),
                                      (weights[None] > 0).float().cpu().numpy())
-        return torch.as_tensor(encoded['heatmaps'], dtype=keypoints.dtype,
-                               device=keypoints.device)
+        like = dict(dtype=keypoints.dtype, device=keypoints.device)
+        return (torch.as_tensor(encoded['heatmaps'], **like),
+                torch.as_tensor(encoded['keypoint_weights'][0], **like))
 
     def unsupervised_loss(self, student, inputs, data_samples, pseudo) -> Dict[str, Tensor]:
         weights = torch.stack([p.keypoint_weights for p in pseudo])
