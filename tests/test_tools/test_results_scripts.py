@@ -93,6 +93,42 @@ def test_tuned_peer_trains_with_the_best_grid_point(tmp_path, monkeypatch):
     assert (row['cls_pseudo_thr'], row['momentum'], row['bbox_mAP']) == (0.9, 0.001, 25.0)
 
 
+def test_peer_with_burn_in_starts_from_the_supervised_checkpoint(tmp_path, monkeypatch):
+    """mmdet_semibase_burnin: 1k supervised run, its weights as student and
+    teacher of SemiBaseDetector, then the tuned peer; 2,000 iterations in all."""
+    import torch
+    tool = _tool('detection_results')
+    grid = tmp_path / 'grid.json'
+    json.dump([dict(method='mmdet_semibase', cls_pseudo_thr=0.9, momentum=0.001,
+                    val_bbox_mAP=22.0, val_bbox_mAP_50=60.0, iters=2000, seed=1)],
+              open(grid, 'w'))
+    monkeypatch.setattr(tool.tuned_peer, '__defaults__', (str(grid), None))
+    calls = []
+
+    def fake_train(config, work_dir, options, what):
+        calls.append((config, list(options)))
+        path = f'{work_dir}/iter_1000.pth'
+        import os
+        os.makedirs(work_dir, exist_ok=True)
+        torch.save(dict(state_dict={'backbone.w': torch.ones(2)}), path)
+        return path
+
+    monkeypatch.setattr(tool, '_train', fake_train)
+    monkeypatch.setattr(tool, '_test', lambda *a, **k: {'coco/bbox_mAP': 0.3,
+                                                        'coco/bbox_mAP_50': 0.7})
+    row = tool.run('mmdet_semibase_burnin', 3, str(tmp_path / 'work'), None, '2k')
+    (sup_config, sup_options), (peer_config, peer_options) = calls
+    assert sup_config.endswith('retinanet_effl0_fpn_1xb4-1k_bccd-10pct.py')
+    assert any('train.10pct.seed3.labeled.json' in o for o in sup_options)
+    assert peer_config.endswith('semi-base_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py')
+    load = next(o for o in peer_options if o.startswith('load_from='))[len('load_from='):]
+    state = torch.load(load, weights_only=True)['state_dict']
+    assert set(state) == {'student.backbone.w', 'teacher.backbone.w'}
+    assert 'model.semi_train_cfg.cls_pseudo_thr=0.9' in peer_options
+    assert (row['iters'], row['bbox_mAP'], row['method']) == (2000, 30.0,
+                                                              'mmdet_semibase_burnin')
+
+
 def test_peer_grid_subset_rejects_points_outside_the_grid(tmp_path, capsys):
     """--grid-thr / --grid-momentum spread the grid over processes; a value
     outside the grid is an error, not a silently different experiment."""

@@ -30,19 +30,22 @@ Examples::
     python tools/analysis/detection_results.py --schedule 2k --peer-grid
     python tools/analysis/detection_results.py --schedule 2k \\
         --methods mmdet_semibase mmdet_semibase_default
+    # The tuned peer after the same 1,000-iteration supervised burn-in as ours.
+    python tools/analysis/detection_results.py --schedule 2k --methods mmdet_semibase_burnin
 
 ``python tools/analysis/results_table.py docs/results/detection.json`` prints
 the README table (mean +- std over seeds).
 """
 import argparse
 import json
+import os
 import os.path as osp
 import re
 import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from results_common import MACHINE, ROOT, train_log  # noqa: E402
+from results_common import MACHINE, ROOT, abs_work_dir, train_log  # noqa: E402
 from results_common import parse_metrics as _parse_metrics  # noqa: E402
 from results_common import test as _test  # noqa: E402
 from results_common import train as _train  # noqa: E402
@@ -82,6 +85,11 @@ for _policy in ('adaptive', 'dual', 'gmm'):
 for _methods in SCHEDULES.values():
     # The peer tuned on val (--peer-grid) and with mmdet's defaults (0.9, 0.001).
     _methods['mmdet_semibase_default'] = _methods['mmdet_semibase']
+# The tuned peer given a burn-in as ours has one: 1,000 supervised iterations
+# (the 1k `supervised` run of the same split), then 1,000 iterations of the
+# peer's 1k config started from that checkpoint (teacher and student alike):
+# 2,000 iterations in all, as the 2k rows.
+SCHEDULES['2k']['mmdet_semibase_burnin'] = SCHEDULES['1k']['mmdet_semibase']
 SCHEDULE_ITERS = {'1k': 1000, '2k': 2000}
 #: The peer's tuning grid (issue 3): pseudo-label threshold x EMA momentum.
 PEER_GRID = dict(cls_pseudo_thr=(0.5, 0.7, 0.9), momentum=(0.001, 0.01))
@@ -105,6 +113,16 @@ def split_options(kind: str, seed: int) -> List[str]:
         return [f'train_dataloader.dataset.datasets.0.ann_file={prefix}.labeled.json',
                 f'train_dataloader.dataset.datasets.1.ann_file={prefix}.unlabeled.json']
     return []
+
+
+def two_branch_checkpoint(src: str, dst: str) -> str:
+    """Write ``dst``: the detector weights of checkpoint ``src`` as both the
+    ``student.`` and the ``teacher.`` of mmdet's SemiBaseDetector."""
+    import torch
+    state = torch.load(src, map_location='cpu', weights_only=True)['state_dict']
+    both = {f'{branch}.{k}': v for branch in ('student', 'teacher') for k, v in state.items()}
+    torch.save(dict(state_dict=both, meta=dict(source=src)), dst)
+    return dst
 
 
 def peer_options(thr: float, momentum: float) -> List[str]:
@@ -168,17 +186,34 @@ def run(method: str, seed: int, work_root: str, max_iters: Optional[int],
     """Train and test one (method, seed); return its results row."""
     config, kind = SCHEDULES[schedule][method]
     extra, hyper = [], {}
-    if method == 'mmdet_semibase':
+    work_dir = osp.join(work_root, f'{method}_{schedule}_10pct_seed{seed}')
+    if method in ('mmdet_semibase', 'mmdet_semibase_burnin'):
         best = tuned_peer(iters=max_iters or SCHEDULE_ITERS[schedule])
         hyper = dict(cls_pseudo_thr=best['cls_pseudo_thr'], momentum=best['momentum'])
         extra = peer_options(hyper['cls_pseudo_thr'], hyper['momentum'])
-    work_dir = osp.join(work_root, f'{method}_{schedule}_10pct_seed{seed}')
+    if method == 'mmdet_semibase_burnin':
+        burn_in = osp.join(work_root, f'supervised_1k_10pct_seed{seed}')
+        last = osp.join(abs_work_dir(burn_in), 'last_checkpoint')
+        if osp.isfile(last):
+            with open(last) as f:
+                supervised = f.read().strip()
+        else:
+            supervised = train('supervised', seed, burn_in, max_iters and max_iters // 2, (),
+                               '1k')
+        os.makedirs(abs_work_dir(work_dir), exist_ok=True)
+        init = two_branch_checkpoint(supervised, osp.join(abs_work_dir(work_dir),
+                                                          'burn_in.pth'))
+        extra = extra + [f'load_from={init}']
+        if max_iters:
+            max_iters = max(1, max_iters // 2)
     checkpoint = train(method, seed, work_dir, max_iters, extra, schedule)
     if kind == 'semi':
         hyper.update(parse_pseudo_quality(train_log(work_dir)))
     metrics = _test(config, checkpoint, work_dir, f'{method} seed {seed}',
                     empty={'coco/bbox_mAP': 0.0, 'coco/bbox_mAP_50': 0.0})
     iters = max_iters or int(re.search(r'iter_(\d+)\.pth', checkpoint).group(1))
+    if method == 'mmdet_semibase_burnin':
+        iters *= 2  # the supervised burn-in counts too
     return dict(method=method, split='10pct', seed=seed,
                 bbox_mAP=round(100 * metrics['coco/bbox_mAP'], 1),
                 bbox_mAP_50=round(100 * metrics['coco/bbox_mAP_50'], 1),
