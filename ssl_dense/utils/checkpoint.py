@@ -88,6 +88,9 @@ _SAFE_TYPES: List[Any] = [
     (_history_buffer_getattr, '__builtin__.getattr'),
     collections.OrderedDict,
     collections.defaultdict,
+    # The data of an empty numpy array (e.g. a HistoryBuffer never updated)
+    # is pickled as bytes(); plain data, no code.
+    bytes,
     *_numpy_types(),
 ]
 

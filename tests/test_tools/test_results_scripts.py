@@ -110,7 +110,10 @@ def test_peer_with_burn_in_starts_from_the_supervised_checkpoint(tmp_path, monke
         path = f'{work_dir}/iter_1000.pth'
         import os
         os.makedirs(work_dir, exist_ok=True)
-        torch.save(dict(state_dict={'backbone.w': torch.ones(2)}), path)
+        # As mmengine writes it: with the message hub's HistoryBuffer objects.
+        from mmengine.logging import HistoryBuffer
+        torch.save(dict(state_dict={'backbone.w': torch.ones(2)},
+                        message_hub=dict(log_scalars={'train/loss': HistoryBuffer()})), path)
         return path
 
     monkeypatch.setattr(tool, '_train', fake_train)

@@ -155,3 +155,19 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path, monkeypatch):
     torch.save({'x': _GetattrGadget()}, bad)
     with pytest.raises(UnsafeCheckpointError, match="'__init__'"):
         safe_torch_load(str(bad))
+
+
+def test_message_hub_with_empty_and_filled_buffers_loads(tmp_path):
+    """A HistoryBuffer that was never updated (empty numpy arrays) stays loadable."""
+    from mmengine.logging import HistoryBuffer
+
+    from ssl_dense.utils.checkpoint import safe_torch_load
+    filled = HistoryBuffer()
+    filled.update(0.5)
+    path = tmp_path / 'hub.pth'
+    torch.save(dict(state_dict={'w': torch.ones(1)},
+                    message_hub=dict(log_scalars={'empty': HistoryBuffer(), 'loss': filled})),
+               path)
+    ckpt = safe_torch_load(str(path))
+    assert len(ckpt['message_hub']['log_scalars']['empty'].data[0]) == 0
+    assert ckpt['message_hub']['log_scalars']['loss'].current() == 0.5

@@ -119,7 +119,9 @@ def two_branch_checkpoint(src: str, dst: str) -> str:
     """Write ``dst``: the detector weights of checkpoint ``src`` as both the
     ``student.`` and the ``teacher.`` of mmdet's SemiBaseDetector."""
     import torch
-    state = torch.load(src, map_location='cpu', weights_only=True)['state_dict']
+
+    from ssl_dense.utils.checkpoint import safe_torch_load
+    state = safe_torch_load(src, map_location='cpu')['state_dict']
     both = {f'{branch}.{k}': v for branch in ('student', 'teacher') for k, v in state.items()}
     torch.save(dict(state_dict=both, meta=dict(source=src)), dst)
     return dst
