@@ -189,3 +189,17 @@ def test_many_keypoints_are_logged_as_totals(bee_root):
     scalars = hub.log_scalars
     assert scalars['train/pl_num'].current() > 0 and 'train/thr_mean' in scalars
     assert not any(k.startswith('train/pl_num_') for k in scalars)
+
+
+def test_hidden_truth_gives_pseudo_keypoint_precision_and_recall(bee_root):
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('pose_quality_test')
+    model = _model(thr=0.0)
+    model.hidden_gt = True
+    data = model.data_preprocessor(_batch(_views(bee_root)), training=True)
+    model.loss(**data)
+    precision = hub.log_scalars['train/pl_precision'].current()
+    recall = hub.log_scalars['train/pl_recall'].current()
+    # An untrained teacher keeps every keypoint (threshold 0) but places few right.
+    assert 0.0 <= precision < 0.5 and 0.0 <= recall < 0.5
+    assert not any(k.startswith('train/pl_precision_') for k in hub.log_scalars)

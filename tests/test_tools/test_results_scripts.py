@@ -304,3 +304,13 @@ def test_pose_results_pipeline_on_real_bee_images(tmp_path):
     assert 0.0 <= row['PCK'] <= 100.0 and 0.0 <= row['AP'] <= 100.0
     log = (tmp_path / 'work' / 'supervised_30pct_seed2.train.log').read_text()
     assert 'bee_pose_train.30pct.seed2.labeled.json' in log
+
+
+def test_pose_semi_runs_log_pseudo_keypoint_quality_from_hidden_truth():
+    options = _tool('pose_results').split_options('semi', '10pct', 3, '/data/bee')
+    assert ('train_dataloader.dataset.labeled.ann_file='
+            'annotations/semi/bee_pose_train.10pct.seed3.labeled.json') in options
+    assert ('train_dataloader.dataset.unlabeled.ann_file=annotations/semi/hidden_gt/'
+            'bee_pose_train.10pct.seed3.unlabeled.json') in options
+    assert 'model.hidden_gt=True' in options
+    assert 'val_evaluator.1.ann_file=/data/bee/annotations/bee_pose_test.json' in options

@@ -45,7 +45,8 @@ import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from results_common import MACHINE, ROOT, abs_work_dir, train_log  # noqa: E402
+from results_common import MACHINE, ROOT, abs_work_dir, parse_pseudo_quality  # noqa: E402,F401
+from results_common import train_log  # noqa: E402
 from results_common import parse_metrics as _parse_metrics  # noqa: E402
 from results_common import test as _test  # noqa: E402
 from results_common import train as _train  # noqa: E402
@@ -154,16 +155,6 @@ def parse_val(log: str) -> Dict[str, float]:
     mAP, mAP50 = found[-1]
     return {'val_bbox_mAP': round(100 * float(mAP), 1),
             'val_bbox_mAP_50': round(100 * float(mAP50), 1)}
-
-
-def parse_pseudo_quality(log: str, last: int = 3) -> Dict[str, float]:
-    """Mean pseudo-label precision and recall (points) over the last logged intervals."""
-    out = {}
-    for key in ('pl_precision', 'pl_recall'):
-        values = [float(v) for v in re.findall(rf'Iter\(train\).*?\s{key}: ([\d.]+)', log)]
-        if values:
-            out[key] = round(100 * sum(values[-last:]) / len(values[-last:]), 1)
-    return out
 
 
 def parse_metrics(output: str) -> Dict[str, float]:

@@ -12,6 +12,11 @@ replaced)::
     {"method": "ours_trs", "split": "10pct", "seed": 1, "PCK": 61.2, "AP": 40.3,
      "iters": 2000, "config": "configs/...", "machine": "2 CPU cores, no GPU"}
 
+Semi-supervised rows also carry ``pl_precision`` and ``pl_recall`` (points):
+kept pseudo keypoints within 5 % of the input diagonal of the hidden truth of
+the unlabeled images, over the last logged intervals (the truth never
+reaches a loss).
+
 Methods: ``supervised`` (labeled part only), ``ours_mt`` (mean teacher only),
 ``ours_reviewer``, ``ours_mlfl``, ``ours_kpmix`` (each adds one component to
 the mean teacher), ``ours_trs`` (all three) and ``supervised_full`` (all
@@ -32,7 +37,8 @@ import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from results_common import MACHINE, ROOT, run_all, test, train  # noqa: E402
+from results_common import (MACHINE, ROOT, parse_pseudo_quality, run_all, test,  # noqa: E402
+                            train, train_log)
 
 SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-2k_semi-10pct-bee.py'
 #: method -> (config, kind); kind decides how the split is applied.
@@ -55,8 +61,11 @@ def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) ->
     if kind == 'labeled':
         options = [f'train_dataloader.dataset.ann_file={prefix}.labeled.json']
     elif kind == 'semi':
+        # The unlabeled images with their hidden truth: only used to log
+        # pseudo-keypoint precision and recall, never in a loss.
+        hidden = f'annotations/semi/hidden_gt/bee_pose_train.{split}.seed{seed}.unlabeled.json'
         options = [f'train_dataloader.dataset.labeled.ann_file={prefix}.labeled.json',
-                   f'train_dataloader.dataset.unlabeled.ann_file={prefix}.unlabeled.json']
+                   f'train_dataloader.dataset.unlabeled.ann_file={hidden}', 'model.hidden_gt=True']
     if data_root:
         root = data_root.rstrip('/') + '/'
         where = (['train_dataloader.dataset.labeled', 'train_dataloader.dataset.unlabeled']
@@ -88,9 +97,10 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
     test_options = data_options(data_root.rstrip('/') + '/') if data_root else []
     metrics = test(config, checkpoint, work_dir, what, test_options)
     iters = max_iters or int(checkpoint.rsplit('iter_', 1)[1].split('.')[0])
+    quality = parse_pseudo_quality(train_log(work_dir)) if kind == 'semi' else {}
     return dict(method=method, split='100pct' if kind == 'full' else split, seed=seed,
                 PCK=round(100 * metrics['PCK'], 1), AP=round(100 * metrics['coco/AP'], 1),
-                iters=iters, config=config, machine=MACHINE)
+                iters=iters, config=config, machine=MACHINE, **quality)
 
 
 def main(argv=None) -> List[dict]:

@@ -55,6 +55,17 @@ def train_log(work_dir: str) -> str:
         return f.read()
 
 
+def parse_pseudo_quality(log: str, last: int = 3) -> Dict[str, float]:
+    """Mean pseudo-label precision and recall (points) over the last logged
+    intervals of a training log (``model.hidden_gt=True`` runs)."""
+    out = {}
+    for key in ('pl_precision', 'pl_recall'):
+        values = [float(v) for v in re.findall(rf'Iter\(train\).*?\s{key}: ([\d.]+)', log)]
+        if values:
+            out[key] = round(100 * sum(values[-last:]) / len(values[-last:]), 1)
+    return out
+
+
 def parse_metrics(output: str, empty: Optional[Dict[str, float]] = None) -> Dict[str, float]:
     """Metrics from the summary line that tools/test.py prints.
 
