@@ -51,7 +51,7 @@ class CamVidDataset(BaseSegDataset):
 class LoadSegAnnotationsChecked(LoadAnnotations):
     """mmseg's ``LoadAnnotations`` that checks each label map as it loads.
 
-    A label map whose size differs from its image's, or that holds a value
+    A label map whose size differs from its image file's, or that holds a value
     that is neither a class index (``0 .. num_classes - 1``) nor
     ``ignore_index``, raises a ``ValueError`` naming the file and the values,
     instead of training silently on wrong labels.
@@ -71,8 +71,10 @@ class LoadSegAnnotationsChecked(LoadAnnotations):
         super()._load_seg_map(results)
         seg = results['gt_seg_map']
         path = results.get('seg_map_path', 'a label map')
-        img_shape: Optional[tuple] = results.get('img_shape') or (
-            results['img'].shape[:2] if 'img' in results else None)
+        # The image file's size (``ori_shape``): a test pipeline may resize
+        # the image before the label map is loaded.
+        img_shape: Optional[tuple] = (results.get('ori_shape') or results.get('img_shape') or (
+            results['img'].shape[:2] if 'img' in results else None))
         if img_shape is not None and tuple(seg.shape[:2]) != tuple(img_shape[:2]):
             raise ValueError(f'{path}: label map is {seg.shape[1]}x{seg.shape[0]} but its image '
                              f'{results.get("img_path", "")} is {img_shape[1]}x{img_shape[0]}')

@@ -1,4 +1,8 @@
-# CamVid road scenes (SegNet version, 11 classes, void = 11), 480x360.
+# CamVid road scenes (SegNet version, 11 classes, void = 11), 480x360 files.
+# This recipe trains and predicts at half size (240x180, random 128x128
+# crops) so that a run fits a CPU; IoU is still computed on the full-size
+# label maps (mmseg resizes the logits back). For full size on a GPU, set
+# `scale=(480, 360)` and `crop_size=(256, 256)` in the pipelines.
 # Set up data/camvid with tools/dataset_converters/prepare_camvid.py (it links
 # the images and writes the seeded 1/8 and 1/4 splits to data/camvid/splits).
 # Labels: 0-10 classes, 11 void (the model's ignore_index must be 11 too).
@@ -6,8 +10,8 @@
 # which the semi-supervised recipes need to move pseudo labels between views.
 dataset_type = 'ssl_dense.CamVidDataset'
 data_root = 'data/camvid/'
-img_scale = (480, 360)
-crop_size = (256, 256)  # (width, height)
+img_scale = (240, 180)
+crop_size = (128, 128)  # (width, height)
 meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor',
              'flip', 'flip_direction', 'reduce_zero_label', 'homography_matrix')
 

@@ -6,14 +6,14 @@
 # `shared`); the strong view adds photometric noise through albumentations.
 _base_ = [
     '../datasets/camvid.py',
-    '../schedules/schedule_poly_2k.py',
+    '../schedules/schedule_poly_1k.py',
     '../default_runtime.py',
 ]
 branches = dict(labeled='sup', weak='unsup_weak', strong='unsup_strong')
 branch_names = ['sup', 'unsup_weak', 'unsup_strong']
 split = 'train.1-8.seed1'
-img_scale = (480, 360)
-crop_size = (256, 256)  # (width, height)
+img_scale = {{_base_.img_scale}}
+crop_size = {{_base_.crop_size}}  # (width, height)
 meta_keys = {{_base_.meta_keys}}
 geometric = [
     dict(type='mmdet.RandomResize', scale=img_scale, ratio_range=(0.5, 1.5), keep_ratio=True),
@@ -62,4 +62,4 @@ custom_hooks = [
 ]
 default_hooks = dict(
     logger=dict(interval=50),
-    checkpoint=dict(interval=1000, save_best='mIoU', rule='greater'))
+    checkpoint=dict(interval=500, save_best='mIoU', rule='greater'))

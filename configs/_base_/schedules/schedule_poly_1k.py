@@ -1,7 +1,7 @@
-# 2k-iteration segmentation schedule: SGD 0.01 (batch 8), linear warm-up, poly
-# decay. Validates every 1000.
-max_iters = 2000
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=1000)
+# 1k-iteration segmentation schedule: SGD 0.01 (batch 8), linear warm-up, poly
+# decay. Validates every 500.
+max_iters = 1000
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=500)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
