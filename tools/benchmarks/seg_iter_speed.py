@@ -1,6 +1,6 @@
 """Benchmark: a semi-supervised segmentation iteration vs a supervised one.
 
-Both train Semantic FPN (EfficientNet-Lite0) on CamVid 256x256 crops with the
+Both train Semantic FPN (EfficientNet-Lite0) on the configs' CamVid crops with the
 same total batch (supervised: 8 labeled; mean teacher: 4 labeled + 4
 unlabeled, weak and strong views) and the same model; the mean teacher's
 burn-in is switched off, so every timed iteration of it runs the teacher on
