@@ -1,12 +1,13 @@
-# 1k-iteration segmentation schedule: SGD 0.01 (batch 8), linear warm-up, poly
-# decay. Validates every 500.
+# 1k-iteration segmentation schedule: AdamW 1e-3 (batch 8), linear warm-up,
+# poly decay. Validates every 500. (SGD 0.01 left the model far from fitted
+# after 1k iterations: all of train scored no better than 1/8 of it.)
 max_iters = 1000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=500)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=4e-5),
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-2),
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
