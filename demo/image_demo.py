@@ -13,7 +13,7 @@ Examples::
         work_dirs/quickstart/iter_1000.pth --out-dir outputs/
     python demo/image_demo.py data/bccd/images CONFIG CHECKPOINT --score-thr 0.5
     python demo/image_demo.py data/camvid/test \\
-        configs/fpn/fpn_effl0_1xb8-1k_camvid.py work_dirs/fpn/iter_2000.pth
+        configs/fpn/fpn_effl0_1xb8-2k_camvid.py work_dirs/fpn/iter_2000.pth
     python demo/image_demo.py data/bee_pose/pose \
         configs/topdown_heatmap/td-hm_effl0_1xb16-2k_bee.py work_dirs/bee/iter_2000.pth
 

@@ -26,8 +26,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from iter_timing import no_burn_in, train_timed  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SUP = 'configs/fpn/fpn_effl0_1xb8-1k_camvid-1-8.py'
-SEMI = 'configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb8-1k_semi-1-8-camvid.py'
+SUP = 'configs/fpn/fpn_effl0_1xb8-2k_camvid-1-8.py'
+SEMI = 'configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb8-2k_semi-1-8-camvid.py'
 
 
 def _load(config: str, data_root: str = None) -> Config:

@@ -6,7 +6,7 @@
 # `shared`); the strong view adds photometric noise through albumentations.
 _base_ = [
     '../datasets/camvid.py',
-    '../schedules/schedule_poly_1k.py',
+    '../schedules/schedule_poly_2k.py',
     '../default_runtime.py',
 ]
 branches = dict(labeled='sup', weak='unsup_weak', strong='unsup_strong')
@@ -62,4 +62,4 @@ custom_hooks = [
 ]
 default_hooks = dict(
     logger=dict(interval=50),
-    checkpoint=dict(interval=500, save_best='mIoU', rule='greater'))
+    checkpoint=dict(interval=1000, save_best='mIoU', rule='greater'))
