@@ -6,7 +6,7 @@ from mmengine.runner import Runner
 
 from tests.conftest import REPO_ROOT, load_script
 
-SEMI_SEG = 'configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb8-2k_semi-1-8-camvid.py'
+SEMI_SEG = 'configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
 
 
 def _cfg(tmp_path, max_iters=3):

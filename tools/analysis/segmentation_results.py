@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from results_common import MACHINE, ROOT, run_all, test, train  # noqa: E402
 
-SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb8-2k_semi-1-8-camvid.py'
+SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
 #: method -> (config, kind); kind decides how the split is applied.
 METHODS: Dict[str, tuple] = {
     'supervised': ('configs/fpn/fpn_effl0_1xb8-2k_camvid-1-8.py', 'labeled'),

@@ -2,7 +2,8 @@
 
 Both train Semantic FPN (EfficientNet-Lite0) on the configs' CamVid crops with the
 same total batch (supervised: 8 labeled; mean teacher: 4 labeled + 4
-unlabeled, weak and strong views) and the same model; the mean teacher's
+unlabeled, weak and strong views; the semi-supervised config's own batch of
+8 + 8 is halved for this) and the same model; the mean teacher's
 burn-in is switched off, so every timed iteration of it runs the teacher on
 the weak views and the student on the strong ones. Runs alternate in one
 process; the medians after ``--warmup`` iterations are compared. Prints the
@@ -27,7 +28,7 @@ from iter_timing import no_burn_in, train_timed  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SUP = 'configs/fpn/fpn_effl0_1xb8-2k_camvid-1-8.py'
-SEMI = 'configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb8-2k_semi-1-8-camvid.py'
+SEMI = 'configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
 
 
 def _load(config: str, data_root: str = None) -> Config:
@@ -38,6 +39,14 @@ def _load(config: str, data_root: str = None) -> Config:
         for part in ([data.labeled, data.unlabeled] if 'labeled' in data else [data]):
             part.data_root = data_root
     return no_burn_in(cfg)
+
+
+def _same_total_batch(semi: Config, sup: Config) -> Config:
+    """``semi`` with the total batch of ``sup``, half labeled, half unlabeled."""
+    total = sup.train_dataloader.batch_size
+    semi.train_dataloader.batch_size = total
+    semi.train_dataloader.sampler.update(batch_size=total, num_labeled=total // 2)
+    return semi
 
 
 def main(argv=None) -> float:
@@ -54,9 +63,10 @@ def main(argv=None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for name in (('semi', 'sup') if r % 2 == 0 else ('sup', 'semi')):
-                config = args.semi_config if name == 'semi' else args.sup_config
-                run = train_timed(_load(config, args.data_root), args.iters,
-                                  osp.join(tmp, f'{name}{r}'))
+                sup = _load(args.sup_config, args.data_root)
+                cfg = (_same_total_batch(_load(args.semi_config, args.data_root), sup)
+                       if name == 'semi' else sup)
+                run = train_timed(cfg, args.iters, osp.join(tmp, f'{name}{r}'))
                 times[name] += run[args.warmup:]
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = med['semi'] / med['sup']

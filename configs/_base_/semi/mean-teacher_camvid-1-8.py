@@ -1,7 +1,9 @@
 # Semi-supervised segmentation recipe on CamVid, 1/8 of train labeled (split
 # seed 1; 46 images), the other 321 unlabeled. No `model`: a leaf config wraps
 # a segmentor base in TeacherStudent (see configs/mean_teacher_seg/).
-# Each batch: 4 labeled + 4 unlabeled crops. Weak and strong views of an
+# Each batch: 8 labeled + 8 unlabeled crops (the supervised configs train on
+# batches of 8 labeled crops: every row sees the same labeled data per
+# iteration, as UniMatch compares). Weak and strong views of an
 # unlabeled image share one random resize, crop and flip (MultiView
 # `shared`); the strong view adds photometric noise through albumentations.
 _base_ = [
@@ -40,10 +42,10 @@ unlabeled_pipeline = [
 dataset_common = dict(type='ssl_dense.CamVidDataset', data_root={{_base_.data_root}})
 train_dataloader = dict(
     _delete_=True,
-    batch_size=8,
+    batch_size=16,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='LabeledUnlabeledSampler', batch_size=8, num_labeled=4),
+    sampler=dict(type='LabeledUnlabeledSampler', batch_size=16, num_labeled=8),
     dataset=dict(
         _scope_='mmseg',
         type='ssl_dense.SemiDataset',
