@@ -314,3 +314,13 @@ def test_pose_semi_runs_log_pseudo_keypoint_quality_from_hidden_truth():
             'bee_pose_train.10pct.seed3.unlabeled.json') in options
     assert 'model.hidden_gt=True' in options
     assert 'val_evaluator.1.ann_file=/data/bee/annotations/bee_pose_test.json' in options
+
+
+def test_table_prints_published_rows_as_published():
+    rows = [dict(method='abmil', split='musk1', seed=s, accuracy=v, epochs=40)
+            for s, v in ((1, 0.88), (2, 0.86))]
+    rows.append(dict(method='abmil (Ilse et al. 2018)', split='musk1', accuracy=0.892,
+                     std=dict(accuracy=0.04), published='Ilse et al., ICML 2018'))
+    text = _tool('results_table').table(rows)
+    assert '| abmil | musk1 | 0.870 ± 0.014 | 2 | 40 |' in text
+    assert '| abmil (Ilse et al. 2018) | musk1 | 0.892 ± 0.040 | published |  |' in text

@@ -6,6 +6,10 @@ of every metric, the number of seeds, and the iterations.
     python tools/analysis/results_table.py docs/results/detection.json
     python tools/analysis/results_table.py docs/results/detection.json \
         --also work_dirs/quickstart/detection.json      # your run beside the table
+
+Published numbers (``docs/results/<family>_published.json``, e.g. the ABMIL
+paper's) are rows with a ``published`` key (the citation) and a ``std``
+dict; they are printed as published, ``published`` in the seeds column.
 """
 import argparse
 import json
@@ -14,7 +18,7 @@ from collections import defaultdict
 
 # Run settings, not metrics (the peer's tuned hyper-parameters included).
 NON_METRICS = {'method', 'split', 'seed', 'iters', 'epochs', 'folds', 'config', 'machine',
-               'cls_pseudo_thr', 'momentum', 'selection'}
+               'cls_pseudo_thr', 'momentum', 'selection', 'published', 'std'}
 # Metrics in [0, 1] (MIL), printed with three decimals; the others are points.
 UNIT_METRICS = {'accuracy', 'auc', 'accuracy_fold_std', 'balanced_accuracy', 'f1'}
 
@@ -27,7 +31,7 @@ def table(rows: list) -> str:
     with_selection = any('selection' in r for r in rows)
     for row in rows:
         groups[(row.get(length) or 0, row['method'], row['split'],
-                row.get('selection', 'last'))].append(row)
+                row.get('selection', '—' if 'published' in row else 'last'))].append(row)
     metrics = sorted({k for r in rows for k in r if k not in NON_METRICS})
     head = '| method | split | ' + ('selection | ' if with_selection else '')
     lines = [head + ' | '.join(metrics) + f' | seeds | {length} |',
@@ -37,6 +41,11 @@ def table(rows: list) -> str:
         for m in metrics:
             values = [r[m] for r in group if r.get(m) is not None]
             digits = 3 if m in UNIT_METRICS else 1
+            if 'published' in group[0]:
+                std = group[0].get('std', {}).get(m)
+                cells.append('' if not values else f'{values[0]:.{digits}f}' + (
+                    '' if std is None else f' ± {std:.{digits}f}'))
+                continue
             if not values:
                 cells.append('')
             elif len(values) == 1:
@@ -44,10 +53,11 @@ def table(rows: list) -> str:
             else:
                 cells.append(f'{statistics.mean(values):.{digits}f} ± '
                              f'{statistics.stdev(values):.{digits}f}')
-        iters = sorted({r.get(length) for r in group})
+        iters = sorted({r.get(length) for r in group if r.get(length) is not None})
         first = f'| {method} | {split} | ' + (f'{selection} | ' if with_selection else '')
+        count = 'published' if 'published' in group[0] else len(group)
         lines.append(first + ' | '.join(cells)
-                     + f' | {len(group)} | {", ".join(map(str, iters))} |')
+                     + f' | {count} | {", ".join(map(str, iters))} |')
     return '\n'.join(lines)
 
 

@@ -2,7 +2,8 @@
 
 Each table sits between ``<!-- <family>-table -->`` and
 ``<!-- /<family>-table -->`` in README.md and is the output of
-``results_table.py docs/results/<family>.json``.
+``results_table.py docs/results/<family>.json``, with the published
+reference rows of ``docs/results/<family>_published.json`` where there is one.
 
     python tools/analysis/update_readme_tables.py
 """
@@ -29,7 +30,11 @@ def main(argv=None) -> None:
     for family in ('detection', 'segmentation', 'pose', 'mil'):
         results = osp.join(ROOT, 'docs', 'results', f'{family}.json')
         if osp.isfile(results) and f'<!-- {family}-table -->' in readme:
-            readme = update(readme, family, results_table.table(json.load(open(results))))
+            rows = json.load(open(results))
+            published = osp.join(ROOT, 'docs', 'results', f'{family}_published.json')
+            if osp.isfile(published):
+                rows += json.load(open(published))
+            readme = update(readme, family, results_table.table(rows))
     with open(path, 'w') as f:
         f.write(readme)
 
