@@ -324,3 +324,16 @@ def test_table_prints_published_rows_as_published():
     text = _tool('results_table').table(rows)
     assert '| abmil | musk1 | 0.870 ± 0.014 | 2 | 40 |' in text
     assert '| abmil (Ilse et al. 2018) | musk1 | 0.892 ± 0.040 | published |  |' in text
+
+
+def test_seg_pseudo_label_quality_report_counts_per_class():
+    import torch
+    # rows: predicted class, columns: true class
+    kept = torch.tensor([[8., 0., 0.], [2., 5., 0.], [0., 0., 0.]])
+    every = torch.tensor([[9., 0., 1.], [3., 6., 3.], [0., 0., 1.]])
+    text = _tool('seg_pseudo_label_quality').report(kept, every, ['a', 'b', 'c'], 0.9)
+    assert '0.652 of the labeled pixels kept, precision 0.867' in text
+    lines = {line.split()[0]: line.split() for line in text.splitlines()[2:]}
+    assert lines['a'][1:5] == ['1.000', '0.833', '2', 'b']   # 2 true-a pixels kept as b
+    assert lines['b'][1:3] == ['0.714', '0.833']
+    assert lines['c'][1:3] == ['0.000', '0.000']

@@ -1,0 +1,109 @@
+"""How good are a segmentation teacher's pseudo labels? Per class, on labeled images.
+
+Runs one model of a checkpoint (the teacher of a ``TeacherStudent``
+checkpoint by default, or a plain segmentor) on images whose label maps are
+known (e.g. the "unlabeled" part of a CamVid split: its labels exist but
+training never reads them), at the test pipeline's scale, and compares the
+pixels whose confidence passes ``--thr`` with the truth on the full-size
+label maps. Prints the share of pixels kept, their precision, and per class:
+precision of the pseudo labels of that class, the share of its pixels that
+get any pseudo label, how many of them get a wrong one (and which class most
+often), and the IoU of the plain argmax.
+
+    python tools/analysis/seg_pseudo_label_quality.py \\
+        configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb16-2k_semi-1-8-camvid.py \\
+        work_dirs/.../iter_1000.pth --ann-file splits/train.1-8.seed1.unlabeled.txt
+"""
+import argparse
+
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.utils import ProgressBar
+
+from mmengine.runner import load_checkpoint
+
+from ssl_dense.utils import register_all_modules
+
+
+def confusion(model, dataset, num_classes: int, thr: float, batch_size: int = 8):
+    """(kept, all): num_classes x num_classes counts of (predicted, true) pixels,
+    for pixels with confidence >= thr and for all labeled pixels."""
+    n = num_classes
+    kept = torch.zeros(n, n)
+    every = torch.zeros(n, n)
+    bar = ProgressBar(len(dataset))
+    with torch.no_grad():
+        for start in range(0, len(dataset), batch_size):
+            batch = pseudo_collate([dataset[i] for i in
+                                    range(start, min(start + batch_size, len(dataset)))])
+            data = model.data_preprocessor(batch, False)
+            samples = data['data_samples']
+            logits = model.encode_decode(data['inputs'], [s.metainfo for s in samples])
+            for k, sample in enumerate(samples):
+                h, w = sample.metainfo['img_shape'][:2]
+                probs = F.interpolate(logits[k:k + 1, :, :h, :w], size=sample.metainfo[
+                    'ori_shape'][:2], mode='bilinear', align_corners=False)[0].softmax(0)
+                score, label = probs.max(0)
+                gt = sample.gt_sem_seg.data[0]
+                known = gt < n
+                sure = known & (score >= thr)
+                kept += torch.bincount((label[sure] * n + gt[sure]).flatten(),
+                                       minlength=n * n).view(n, n).float()
+                every += torch.bincount((label[known] * n + gt[known]).flatten(),
+                                        minlength=n * n).view(n, n).float()
+                bar.update()
+    return kept, every
+
+
+def report(kept, every, names, thr: float) -> str:
+    precision = kept.diag() / kept.sum(1).clamp(min=1)
+    covered = kept.sum(0) / every.sum(0).clamp(min=1)
+    iou = every.diag() / (every.sum(0) + every.sum(1) - every.diag()).clamp(min=1)
+    lines = [f'confidence >= {thr}: {kept.sum() / every.sum():.3f} of the labeled pixels kept, '
+             f'precision {kept.diag().sum() / kept.sum().clamp(min=1):.3f}; argmax mIoU '
+             f'{100 * iou.mean():.1f}',
+             f'{"class":12s} {"precision":>9s} {"covered":>8s} {"wrong":>9s}  most often as  IoU']
+    for c, name in enumerate(names):
+        wrong = kept[:, c].clone()
+        wrong[c] = 0
+        lines.append(f'{name:12s} {precision[c]:9.3f} {covered[c]:8.3f} {int(wrong.sum()):9d}  '
+                     f'{names[int(wrong.argmax())]:13s} {100 * iou[c]:.1f}')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--model', default='teacher',
+                        help='which part of a TeacherStudent to run (teacher or student); '
+                        'ignored for a plain segmentor')
+    parser.add_argument('--thr', type=float, default=0.95, help='confidence threshold')
+    parser.add_argument('--ann-file', default='splits/train.1-8.seed1.unlabeled.txt',
+                        help='image list (relative to the data root)')
+    parser.add_argument('--img-dir', default='train')
+    parser.add_argument('--ann-dir', default='trainannot')
+    args = parser.parse_args(argv)
+    register_all_modules()
+    from mmseg.registry import DATASETS
+
+    from ssl_dense.registry import MODELS
+    cfg = Config.fromfile(args.config)
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model = getattr(model, args.model, model).eval()
+    data = cfg.test_dataloader.dataset.copy()
+    data.update(ann_file=args.ann_file,
+                data_prefix=dict(img_path=args.img_dir, seg_map_path=args.ann_dir))
+    dataset = DATASETS.build(data)
+    names = list(dataset.metainfo['classes'])
+    kept, every = confusion(model, dataset, len(names), args.thr)
+    text = report(kept, every, names, args.thr)
+    print('\n' + text)
+    return text
+
+
+if __name__ == '__main__':
+    main()
