@@ -113,3 +113,67 @@ def test_seg_cutmix_box_area_in_range():
         y1, x1, y2, x2 = mix.box(100, 120)
         assert 0 <= y1 < y2 <= 100 and 0 <= x1 < x2 <= 120
         assert 0.01 <= (y2 - y1) * (x2 - x1) / (100 * 120) <= 0.45
+
+
+def test_class_balanced_pixel_sampler_weights():
+    from ssl_dense.models.tasks import ClassBalancedPixelSampler
+    # 6 pixels of class 0, 2 of class 1, 1 ignored (255); 3 classes.
+    labels = torch.tensor([[[[0, 0, 0], [0, 0, 0], [1, 1, 255]]]])
+    weights = ClassBalancedPixelSampler(power=1.0, max_weight=10).sample(
+        torch.zeros(1, 3, 3, 3), labels)
+    # Inverse frequency: class 1 weighs 3x class 0; mean over labelled pixels is 1.
+    assert weights[0, 2, 2] == 0
+    torch.testing.assert_close(weights[0, 2, 0] / weights[0, 0, 0], torch.tensor(3.0))
+    torch.testing.assert_close(weights[labels[:, 0] != 255].mean(), torch.tensor(1.0))
+    # The cap limits the rare class; power 0 is no weighting at all.
+    capped = ClassBalancedPixelSampler(power=1.0, max_weight=2).sample(
+        torch.zeros(1, 3, 3, 3), labels)
+    torch.testing.assert_close(capped[0, 2, 0] / capped[0, 0, 0], torch.tensor(2.0))
+    flat = ClassBalancedPixelSampler(power=0.0).sample(torch.zeros(1, 3, 3, 3), labels)
+    assert flat[labels[:, 0] != 255].eq(1).all()
+    # No labelled pixel at all: zero weights, no division by zero.
+    none = ClassBalancedPixelSampler().sample(torch.zeros(1, 3, 2, 2),
+                                              torch.full((1, 1, 2, 2), 255))
+    assert none.eq(0).all()
+
+
+class _HeadSegmentor(torch.nn.Module):
+    """A real mmseg decode head on the raw input, as EncoderDecoder.loss uses it."""
+
+    def __init__(self):
+        super().__init__()
+        from mmseg.models.decode_heads import FCNHead
+        self.decode_head = FCNHead(in_channels=3, channels=4, num_convs=1, num_classes=2,
+                                   concat_input=False, dropout_ratio=0, ignore_index=255)
+        self.auxiliary_head = None
+        self.train_cfg = None
+
+    def extract_feat(self, inputs):
+        return [inputs]
+
+    def loss(self, inputs, samples):
+        losses = self.decode_head.loss([inputs], samples, self.train_cfg)
+        return {f'decode.{k}': v for k, v in losses.items()}
+
+
+def test_pseudo_pixel_sampler_weights_pseudo_loss_only():
+    torch.manual_seed(0)
+    student = _HeadSegmentor()
+    inputs = torch.randn(1, 3, 4, 4)
+    labels = torch.zeros(1, 4, 4, dtype=torch.long)
+    labels[0, 0, :2] = 1  # 2 pixels of class 1, 14 of class 0
+    moved = [PixelData(labels=labels.clone())]
+    samples = [_sample(np.eye(3), (4, 4))]
+    plain = SegmentationAdapter().unsupervised_loss(student, inputs, samples, moved)
+    adapter = SegmentationAdapter(pseudo_pixel_sampler=dict(
+        type='ClassBalancedPixelSampler', power=1.0, max_weight=100))
+    balanced = adapter.unsupervised_loss(student, inputs, samples, moved)
+    # Same as a per-pixel cross-entropy weighted 7:1 towards the rare class.
+    logits = student.decode_head([inputs])
+    ce = torch.nn.functional.cross_entropy(logits, labels, reduction='none')
+    w = torch.where(labels == 1, 7.0, 1.0)
+    expected = (ce * w * (16 / w.sum())).mean()
+    torch.testing.assert_close(balanced['decode.loss_ce'], expected)
+    torch.testing.assert_close(plain['decode.loss_ce'], ce.mean())
+    # The head's own sampler (used by the labeled loss) is restored.
+    assert student.decode_head.sampler is None

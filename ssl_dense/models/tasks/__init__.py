@@ -1,8 +1,9 @@
 from .detection import DetectionAdapter
 from .pose import KeypointMix, MultiLevelHeatmapHead, PoseAdapter, heatmap_keypoints
-from .segmentation import SegCutMix, SegmentationAdapter, warp_label_map
+from .segmentation import (ClassBalancedPixelSampler, SegCutMix, SegmentationAdapter,
+                           warp_label_map)
 
 __all__ = [
-    'DetectionAdapter', 'SegmentationAdapter', 'SegCutMix', 'warp_label_map', 'KeypointMix',
-    'PoseAdapter', 'MultiLevelHeatmapHead', 'heatmap_keypoints'
+    'DetectionAdapter', 'SegmentationAdapter', 'SegCutMix', 'ClassBalancedPixelSampler',
+    'warp_label_map', 'KeypointMix', 'PoseAdapter', 'MultiLevelHeatmapHead', 'heatmap_keypoints'
 ]

@@ -1,6 +1,7 @@
 """Segmentation adapter: pixel pseudo labels for any mmseg EncoderDecoder."""
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -12,7 +13,7 @@ from ssl_dense.models.semi.adapter import (BaseTaskAdapter, finite_or_zero, homo
                                            scale_loss, zero_like_graph)
 from ssl_dense.registry import MODELS, TASK_UTILS
 
-__all__ = ['SegmentationAdapter', 'SegCutMix', 'warp_label_map']
+__all__ = ['SegmentationAdapter', 'SegCutMix', 'ClassBalancedPixelSampler', 'warp_label_map']
 
 
 def _source_pixels(matrix: Tensor, out_shape: Tuple[int, int], valid_shape: Tuple[int, int],
@@ -91,14 +92,23 @@ class SegmentationAdapter(BaseTaskAdapter):
             channels dropped (``Dropout2d(p)``) and learns the weak view's
             own pseudo labels, with loss weight ``weight``; e.g.
             ``dict(p=0.5, weight=0.5)``. Defaults to None (off).
+        pseudo_pixel_sampler (dict, optional): An mmseg-style pixel sampler
+            (``sample(seg_logits, seg_label) -> per-pixel weights``) that the
+            decode and auxiliary heads use for the pseudo-label losses only
+            (the labeled loss keeps the heads' own sampler), e.g.
+            ``dict(type='ClassBalancedPixelSampler', power=0.5)``.
+            Defaults to None.
     """
 
     score_types = ('confidence', 'certainty')
 
     def __init__(self, loss_weights: Optional[Dict[str, float]] = None,
                  max_policy_pixels: int = 65536,
-                 feature_perturbation: Optional[Dict[str, float]] = None) -> None:
+                 feature_perturbation: Optional[Dict[str, float]] = None,
+                 pseudo_pixel_sampler: Optional[dict] = None) -> None:
         self.loss_weights = dict(loss_weights or {})
+        self.pseudo_pixel_sampler = (TASK_UTILS.build(pseudo_pixel_sampler)
+                                     if pseudo_pixel_sampler else None)
         self.max_policy_pixels = max_policy_pixels
         self.feature_perturbation = dict(feature_perturbation) if feature_perturbation else None
         if self.feature_perturbation is not None:
@@ -201,7 +211,8 @@ class SegmentationAdapter(BaseTaskAdapter):
             return dict(loss_pseudo=zero_like_graph(student))
         samples = self._with_labels(data_samples, pseudo, inputs.shape[-2:],
                                     self.ignore_index(student))
-        losses = student.loss(inputs, samples)
+        with self._pseudo_sampler(student):
+            losses = student.loss(inputs, samples)
         unknown = set(self.loss_weights) - set(losses)
         if unknown:
             raise KeyError(f'SegmentationAdapter.loss_weights names {sorted(unknown)}, but '
@@ -222,9 +233,28 @@ class SegmentationAdapter(BaseTaskAdapter):
         samples = self._with_labels(data_samples, labels, inputs.shape[-2:],
                                     self.ignore_index(student))
         feats = [F.dropout2d(f, p=p, training=True) for f in student.extract_feat(inputs)]
-        losses = student.decode_head.loss(feats, samples, student.train_cfg)
+        with self._pseudo_sampler(student):
+            losses = student.decode_head.loss(feats, samples, student.train_cfg)
         return {f'fp_decode.{k}': scale_loss(finite_or_zero(v, student), weight)
                 for k, v in losses.items() if 'loss' in k}
+
+    @contextmanager
+    def _pseudo_sampler(self, student: nn.Module) -> Iterator[None]:
+        """Heads of ``student`` use ``pseudo_pixel_sampler`` inside the block."""
+        if self.pseudo_pixel_sampler is None:
+            yield
+            return
+        heads = [getattr(student, name) for name in ('decode_head', 'auxiliary_head')]
+        heads = [h for head in heads if head is not None
+                 for h in (head if isinstance(head, nn.ModuleList) else [head])]
+        saved = [getattr(h, 'sampler', None) for h in heads]
+        try:
+            for head in heads:
+                head.sampler = self.pseudo_pixel_sampler
+            yield
+        finally:
+            for head, sampler in zip(heads, saved):
+                head.sampler = sampler
 
     @staticmethod
     def _with_labels(data_samples, pseudo, shape, ignore: int) -> list:
@@ -272,6 +302,57 @@ class SegmentationAdapter(BaseTaskAdapter):
                                 ('num_gt', gt[known]), ('num_gt_found', gt[correct])):
                 out[key] += torch.bincount(values.flatten().cpu(), minlength=num_classes).float()
         return out
+
+
+@TASK_UTILS.register_module()
+class ClassBalancedPixelSampler:
+    """Per-pixel loss weights that balance the classes of one batch's labels.
+
+    Pseudo labels follow the teacher's bias: confident pixels are mostly the
+    large classes (sky, road, building), so a plain mean over pixels lets
+    those dominate the student's loss and thin classes fade further. Here a
+    pixel of class ``c`` weighs ``(n_c / n_max) ** -power`` (``n_c``: pixels
+    of class ``c`` in the batch), at most ``max_weight``; weights are then
+    scaled so their mean over the labelled pixels is 1, which keeps the
+    loss on the scale of the unweighted one. Ignored pixels weigh 0.
+
+    Used through ``SegmentationAdapter(pseudo_pixel_sampler=...)`` with the
+    mmseg pixel-sampler interface (``decode_head.sampler``).
+
+    Args:
+        power (float): 0 leaves the loss unweighted, 1 is inverse class
+            frequency. Defaults to 0.5.
+        max_weight (float): Cap on the weight of the rarest class relative to
+            the most frequent one. Defaults to 10.
+        ignore_index (int): Label of ignored pixels. Defaults to 255; pixels
+            labelled ``ignore_index`` or negative weigh 0.
+    """
+
+    def __init__(self, power: float = 0.5, max_weight: float = 10.0,
+                 ignore_index: int = 255) -> None:
+        if power < 0 or max_weight < 1:
+            raise ValueError(f'need power >= 0 and max_weight >= 1, got {power}, {max_weight}')
+        self.power, self.max_weight, self.ignore_index = power, max_weight, ignore_index
+
+    @torch.no_grad()
+    def sample(self, seg_logits: Tensor, seg_label: Tensor) -> Tensor:
+        """Weights of shape (N, H, W) for labels of shape (N, 1, H, W)."""
+        labels = seg_label.squeeze(1).long()
+        num_classes = seg_logits.shape[1]
+        valid = (labels >= 0) & (labels < num_classes) & (labels != self.ignore_index)
+        weights = torch.zeros(labels.shape, dtype=seg_logits.dtype, device=labels.device)
+        if not valid.any():
+            return weights
+        counts = torch.bincount(labels[valid], minlength=num_classes).to(seg_logits.dtype)
+        ratio = counts / counts.max()
+        per_class = torch.where(counts > 0, ratio.clamp(min=1e-12).pow(-self.power),
+                                torch.zeros_like(ratio)).clamp(max=self.max_weight)
+        weights[valid] = per_class[labels[valid]]
+        return weights * (valid.sum() / weights.sum())
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(power={self.power}, max_weight={self.max_weight}, '
+                f'ignore_index={self.ignore_index})')
 
 
 @MODELS.register_module()
