@@ -62,3 +62,59 @@ def test_cutmix_and_feature_perturbation_branch(tmp_path):
     fp = hub.get_scalar('train/unsup_fp_decode.loss_ce').current()
     assert np.isfinite(fp) and fp > 0
     assert np.isfinite(hub.get_scalar('train/unsup_decode.loss_ce').current())
+
+
+def _bn_stats(module):
+    return {k: v.clone() for k, v in module.state_dict().items()
+            if k.endswith(('running_mean', 'running_var'))}
+
+
+def test_unlabeled_views_leave_bn_running_stats_alone(tmp_path):
+    import copy
+
+    import torch
+    runner = Runner.from_cfg(_cfg(tmp_path))
+    model = runner.model
+    assert model.unsup_bn_stats is False  # what the CamVid semi configs train with
+    data = model.data_preprocessor(next(iter(runner.train_dataloader)), True)
+    model.train()
+    model.unsup_weight = 1.0
+    reference = copy.deepcopy(model.student)
+    reference.loss(data['inputs']['sup'], data['data_samples']['sup'])
+    mixed = copy.deepcopy(model)
+    mixed.unsup_bn_stats = True
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert 'unsup_decode.loss_ce' in losses
+    # Only the labeled forward moved the statistics ...
+    expected, got = _bn_stats(reference), _bn_stats(model.student)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    # ... and the momentum of every norm is back for the next labeled batch.
+    norms = [m for m in model.student.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(m.momentum > 0 for m in norms)
+    # With unsup_bn_stats=True the strong view moves them too.
+    mixed.loss(data['inputs'], data['data_samples'])
+    moved = _bn_stats(mixed.student)
+    assert any(not torch.equal(expected[k], moved[k]) for k in expected)
+
+
+def test_recalibrate_bn_tool_validates_before_and_after(tmp_path):
+    import torch
+    cfg = _cfg(tmp_path, max_iters=2)
+    cfg.model.unsup_bn_stats = True
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    config = tmp_path / 'cfg.py'
+    cfg.dump(str(config))
+    saved = torch.load(tmp_path / 'work' / 'iter_2.pth', map_location='cpu',
+                       weights_only=False)['state_dict']
+    out = tmp_path / 'recal.pth'
+    results = load_script('tools/analysis/recalibrate_bn.py').main(
+        [str(config), str(tmp_path / 'work' / 'iter_2.pth'), '--batches', '2',
+         '--out', str(out), '--work-dir', str(tmp_path / 'recal')])
+    assert set(results) == {'before', 'after'}
+    assert 0.0 <= results['after']['mIoU'] <= 100.0
+    state = torch.load(out, map_location='cpu', weights_only=False)['state_dict']
+    key = next(k for k in state if k.startswith('teacher.') and k.endswith('running_mean'))
+    # New statistics, given to teacher and student alike.
+    assert not torch.equal(state[key], saved[key])
+    assert torch.equal(state[key], state[key.replace('teacher.', 'student.', 1)])
