@@ -10,6 +10,15 @@ average over ``--batches`` training batches of the clean branches (labeled
 and weak views by default) and validates again. ``--out`` saves the
 re-estimated checkpoint (teacher and student both get the new statistics).
 
+Compare like with like: a supervised checkpoint of the same model loads into
+the semi-supervised config too (teacher and student both get it), so
+``--branches sup`` re-estimates a supervised run on its own labeled images.
+On CamVid 1/8 (split seed 1, 2k iterations, 40 batches) re-estimation lifts
+the supervised run from 48.1 to 49.6 val mIoU and the mean teacher of the
+8 + 8 recipe from 46.8 to 49.2: it is the running statistics' lag (BN
+momentum 0.01 in EfficientNet-Lite) that costs, in both runs alike, not
+the unlabeled views.
+
 Example::
 
     python tools/analysis/recalibrate_bn.py \\

@@ -110,15 +110,13 @@ class TeacherStudent(BaseModel):
             so a log line stays readable. Defaults to 20.
         unsup_bn_stats (bool): Whether the student's batch-norm running
             statistics also follow its forwards on unlabeled views (the strong
-            view, and the weak view's loss if the adapter has one). Their
-            photometric and mixing perturbations pull the statistics away
-            from clean images, and the teacher copies the student's buffers,
-            so a clean-image evaluation suffers (CamVid 1/8, mean teacher at
-            2k iterations: val mIoU 46.8 with the mixed statistics, 49.2 after
-            re-estimating them on clean views with
-            ``tools/analysis/recalibrate_bn.py``).
-            With False, only the labeled forward updates them; batch
-            statistics still normalise the unlabeled batches in training.
+            view, and the weak view's loss if the adapter has one). With False
+            only the labeled forward updates them, so the photometric and
+            mixing perturbations of the unlabeled views stay out of the
+            statistics that the teacher (which copies the student's buffers)
+            evaluates clean images with; batch statistics still normalise the
+            unlabeled batches in training. ``tools/analysis/recalibrate_bn.py``
+            measures what a checkpoint's running statistics cost it.
             Defaults to True.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
