@@ -15,9 +15,9 @@ the semi-supervised config too (teacher and student both get it), so
 ``--branches sup`` re-estimates a supervised run on its own labeled images.
 On CamVid 1/8 (split seed 1, 2k iterations, 40 batches) re-estimation lifts
 the supervised run from 48.1 to 49.6 val mIoU and the mean teacher of the
-8 + 8 recipe from 46.8 to 49.2: it is the running statistics' lag (BN
-momentum 0.01 in EfficientNet-Lite) that costs, in both runs alike, not
-the unlabeled views.
+8 + 8 recipe from 46.8 to 49.2: the running statistics cost both runs alike
+(EfficientNet-Lite's BN momentum is 0.01, so they trail the weights), and
+the unlabeled views are not what makes the semi-supervised run trail.
 
 Example::
 
