@@ -192,6 +192,17 @@ def test_segmentation_results_pipeline_on_the_camvid_fixture(tmp_path):
     assert 0.0 <= row['mIoU'] <= 100.0
     log = (tmp_path / 'work' / 'ours_cutmix_fp_1-4_seed1.train.log').read_text()
     assert 'train.1-4.seed1.unlabeled.txt' in log and 'SegCutMix' in log
+    # --reuse tests the finished run again without training it again.
+    again = _tool('segmentation_results').main(
+        ['--methods', 'ours_cutmix_fp', '--splits', '1/4', '--seeds', '1', '--max-iters', '2',
+         '--data-root', str(root), '--out', str(out), '--work-root', str(tmp_path / 'work'),
+         '--reuse'])
+    assert again[0]['mIoU'] == row['mIoU']
+    assert (tmp_path / 'work' / 'ours_cutmix_fp_1-4_seed1.train.log').read_text() == log
+    common = _tool('results_common')
+    work = str(tmp_path / 'work' / 'ours_cutmix_fp_1-4_seed1')
+    assert common.finished_checkpoint(work, 2).endswith('iter_2.pth')
+    assert common.finished_checkpoint(work, 2000) is None
 
 
 def test_upsert_from_parallel_processes_keeps_every_row(tmp_path):

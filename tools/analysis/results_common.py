@@ -32,9 +32,34 @@ def abs_work_dir(work_dir: str) -> str:
     return work_dir if osp.isabs(work_dir) else osp.join(ROOT, work_dir)
 
 
-def train(config: str, work_dir: str, options: Sequence[str], what: str) -> str:
+def finished_checkpoint(work_dir: str, iters: int) -> Optional[str]:
+    """The last checkpoint of ``work_dir`` if it is ``iter_<iters>.pth`` and
+    the training log of :func:`train` is there, else None."""
+    work_dir = abs_work_dir(work_dir)
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not (osp.isfile(pointer) and osp.isfile(work_dir + '.train.log')):
+        return None
+    with open(pointer) as f:
+        checkpoint = f.read().strip()
+    if osp.basename(checkpoint) == f'iter_{iters}.pth' and osp.isfile(checkpoint):
+        return checkpoint
+    return None
+
+
+def train(config: str, work_dir: str, options: Sequence[str], what: str,
+          reuse_iters: Optional[int] = None) -> str:
     """Train ``config`` with tools/train.py (log: ``<work_dir>.train.log``);
-    return the path of the last checkpoint."""
+    return the path of the last checkpoint.
+
+    With ``reuse_iters``, a run of ``work_dir`` that already finished at that
+    iteration (see :func:`finished_checkpoint`) is not trained again, so a
+    stopped sweep goes on where it stopped.
+    """
+    if reuse_iters:
+        done = finished_checkpoint(work_dir, reuse_iters)
+        if done:
+            print(f'   {what}: reusing {done}', flush=True)
+            return done
     work_dir = abs_work_dir(work_dir)
     proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
                            '--work-dir', work_dir, '--cfg-options', *options],

@@ -27,6 +27,7 @@ import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from mmengine.config import Config  # noqa: E402
 from results_common import MACHINE, ROOT, run_all, test, train  # noqa: E402
 
 SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
@@ -60,8 +61,10 @@ def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) ->
 
 
 def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
-        data_root: Optional[str] = None) -> dict:
-    """Train and test one (method, split, seed); return its results row."""
+        data_root: Optional[str] = None, reuse: bool = False) -> dict:
+    """Train and test one (method, split, seed); return its results row.
+    With ``reuse``, a finished training in the work directory is tested
+    again instead of trained again."""
     config, kind = METHODS[method]
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
     if max_iters:
@@ -69,7 +72,9 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
                     f'default_hooks.checkpoint.interval={max_iters}']
     name = f'{method}_{SPLITS[split] if kind != "full" else "full"}_seed{seed}'
     work_dir = osp.join(work_root, name)
-    checkpoint = train(config, work_dir, options, f'{method} {split} seed {seed}')
+    reuse_iters = (max_iters or Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
+                   if reuse else None)
+    checkpoint = train(config, work_dir, options, f'{method} {split} seed {seed}', reuse_iters)
     test_options = ([f'test_dataloader.dataset.data_root={data_root}'] if data_root else [])
     metrics = test(config, checkpoint, work_dir, f'{method} {split} seed {seed}',
                    test_options)
@@ -88,11 +93,14 @@ def main(argv=None) -> List[dict]:
     parser.add_argument('--data-root', help='CamVid folder (default: the configs\' data/camvid)')
     parser.add_argument('--max-iters', type=int, default=None,
                         help='shorten training (pipeline checks only; not a result)')
+    parser.add_argument('--reuse', action='store_true',
+                        help='test runs whose work directory already holds the final '
+                        'checkpoint instead of training them again')
     args = parser.parse_args(argv)
     full = [m for m, (_, kind) in METHODS.items() if kind == 'full']
     return run_all(args.methods, args.splits, args.seeds,
                    lambda m, split, seed: run(m, split, seed, args.work_root, args.max_iters,
-                                              args.data_root),
+                                              args.data_root, args.reuse),
                    args.out, full, summary=lambda r: f'mIoU {r["mIoU"]}')
 
 
