@@ -1,5 +1,6 @@
 """SegmentationAdapter: pixel pseudo labels, moved between views, as a loss."""
 import numpy as np
+import pytest
 import torch
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
@@ -142,9 +143,11 @@ class _HeadSegmentor(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
+        from mmengine.registry import DefaultScope
         from mmseg.models.decode_heads import FCNHead
-        self.decode_head = FCNHead(in_channels=3, channels=4, num_convs=1, num_classes=2,
-                                   concat_input=False, dropout_ratio=0, ignore_index=255)
+        with DefaultScope.overwrite_default_scope('mmseg'):  # its loss is an mmseg module
+            self.decode_head = FCNHead(in_channels=3, channels=4, num_convs=1, num_classes=2,
+                                       concat_input=False, dropout_ratio=0, ignore_index=255)
         self.auxiliary_head = None
         self.train_cfg = None
 
@@ -156,7 +159,9 @@ class _HeadSegmentor(torch.nn.Module):
         return {f'decode.{k}': v for k, v in losses.items()}
 
 
-def test_pseudo_pixel_sampler_weights_pseudo_loss_only():
+@pytest.mark.parametrize('scope', [None, 'ssl_dense', 'mmseg'])
+def test_pseudo_pixel_sampler_weights_pseudo_loss_only(scope):
+    from mmengine.registry import DefaultScope
     torch.manual_seed(0)
     student = _HeadSegmentor()
     inputs = torch.randn(1, 3, 4, 4)
@@ -165,8 +170,10 @@ def test_pseudo_pixel_sampler_weights_pseudo_loss_only():
     moved = [PixelData(labels=labels.clone())]
     samples = [_sample(np.eye(3), (4, 4))]
     plain = SegmentationAdapter().unsupervised_loss(student, inputs, samples, moved)
-    adapter = SegmentationAdapter(pseudo_pixel_sampler=dict(
-        type='ClassBalancedPixelSampler', power=1.0, max_weight=100))
+    # Built whatever the caller's default scope.
+    with DefaultScope.overwrite_default_scope(scope):
+        adapter = SegmentationAdapter(pseudo_pixel_sampler=dict(
+            type='ClassBalancedPixelSampler', power=1.0, max_weight=100))
     balanced = adapter.unsupervised_loss(student, inputs, samples, moved)
     # Same as a per-pixel cross-entropy weighted 7:1 towards the rare class.
     logits = student.decode_head([inputs])

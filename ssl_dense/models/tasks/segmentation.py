@@ -107,8 +107,9 @@ class SegmentationAdapter(BaseTaskAdapter):
                  feature_perturbation: Optional[Dict[str, float]] = None,
                  pseudo_pixel_sampler: Optional[dict] = None) -> None:
         self.loss_weights = dict(loss_weights or {})
-        self.pseudo_pixel_sampler = (TASK_UTILS.build(pseudo_pixel_sampler)
-                                     if pseudo_pixel_sampler else None)
+        self.pseudo_pixel_sampler = (
+            TASK_UTILS.build(dict(pseudo_pixel_sampler, _scope_='ssl_dense'))
+            if pseudo_pixel_sampler else None)
         self.max_policy_pixels = max_policy_pixels
         self.feature_perturbation = dict(feature_perturbation) if feature_perturbation else None
         if self.feature_perturbation is not None:
