@@ -132,6 +132,8 @@ def test_class_balanced_pixel_sampler_weights():
     torch.testing.assert_close(capped[0, 2, 0] / capped[0, 0, 0], torch.tensor(2.0))
     flat = ClassBalancedPixelSampler(power=0.0).sample(torch.zeros(1, 3, 3, 3), labels)
     assert flat[labels[:, 0] != 255].eq(1).all()
+    with pytest.raises(ValueError, match='power >= 0'):
+        ClassBalancedPixelSampler(power=-1.0)
     # No labelled pixel at all: zero weights, no division by zero.
     none = ClassBalancedPixelSampler().sample(torch.zeros(1, 3, 2, 2),
                                               torch.full((1, 1, 2, 2), 255))

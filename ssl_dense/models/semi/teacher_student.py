@@ -231,10 +231,9 @@ class TeacherStudent(BaseModel):
                                                           data_samples[weak], pseudo)
                 unsup = self.adapter.unsupervised_loss(
                     self.student, strong_inputs, data_samples[strong], pseudo_strong)
-            pseudo = pseudo_strong
             unsup.update(weak_losses)
             losses.update(_prefixed('unsup_', _weighted(unsup, self.unsup_weight)))
-            self._log_pseudo_labels(pseudo)
+            self._log_pseudo_labels(pseudo_strong)
         if not losses:
             raise ValueError(f'the batch has none of the branches {list(self.branches.values())}')
         return losses
