@@ -53,3 +53,38 @@ def test_video_demo_segments_every_frame(seg_model, tmp_path, capsys):
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     capture.release()
+
+
+def test_image_miou_counts_present_classes_and_skips_ignore():
+    compare = load_script('tools/analysis/seg_compare.py')
+    label = np.array([[0, 0, 1, 11]])
+    # class 0: IoU 1/2 (one of two pixels), class 1: 1/2 (predicted on 2 pixels),
+    # the void pixel (11) counts nowhere.
+    pred = np.array([[0, 1, 1, 0]])
+    assert compare.image_miou(pred, label, 11, 11) == pytest.approx(50.0)
+    assert compare.image_miou(label, label, 11, 11) == pytest.approx(100.0)
+
+
+def test_seg_compare_tiles_truth_and_models(seg_model, tmp_path, capsys):
+    config, checkpoint = seg_model
+    label_path = FRAMES[0].replace(f'{osp.sep}train{osp.sep}', f'{osp.sep}trainannot{osp.sep}')
+    label_path = label_path[:-4] + '.png'
+    out = tmp_path / 'cmp.jpg'
+    grid = load_script('tools/analysis/seg_compare.py').main(
+        [FRAMES[0], '--label', label_path, '--model', 'a', config, checkpoint,
+         '--model', 'b', config, checkpoint, '--out', str(out)])
+    h, w = cv2.imread(FRAMES[0]).shape[:2]
+    # 3 panels (truth, a, b) in 2 columns -> 2 rows of (title strip + image).
+    assert grid.shape == (2 * (h + 28), 2 * w, 3)
+    assert cv2.imread(str(out)).shape == grid.shape
+    titles = capsys.readouterr().out
+    assert 'a: ' in titles and 'mIoU' in titles
+
+
+def test_seg_compare_names_a_label_of_the_wrong_size(seg_model, tmp_path):
+    config, checkpoint = seg_model
+    small = tmp_path / 'small.png'
+    cv2.imwrite(str(small), np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match='small.png'):
+        load_script('tools/analysis/seg_compare.py').main(
+            [FRAMES[0], '--label', str(small), '--model', 'a', config, checkpoint])
