@@ -67,6 +67,23 @@ def test_the_partner_patch_lands_on_the_same_keypoint_with_its_heatmap():
     assert out_inputs[1].eq(0.).sum() == 3 * 16 * 16
 
 
+def test_own_keypoint_under_the_patch_the_partner_lacks_loses_its_weight():
+    torch.manual_seed(0)
+    inputs, pseudo = _batch()
+    # Sample 0: keypoint 2 moves next to keypoint 1 (inside the patch pasted
+    # there); the partner (sample 1) does not carry keypoint 2.
+    pseudo[0].keypoints[2] = torch.tensor([44., 24.])
+    pseudo[0].heatmaps = _gaussians(pseudo[0].keypoints.tolist(), (16, 16))
+    pseudo[0].keypoint_weights = torch.tensor([0., 1., 1.])
+    pseudo[1].keypoint_weights = torch.tensor([1., 1., 0.])
+    _, out = KeypointMix(num_keypoints=1, patch_size=16, prob=1.0)(inputs, pseudo)
+    assert out[0].keypoint_weights.tolist() == [0., 1., 0.]
+    assert pseudo[0].keypoint_weights.tolist() == [0., 1., 1.]  # input untouched
+    # Both carry keypoint 1, so it keeps its weight (with the partner's peak).
+    _, out = KeypointMix(num_keypoints=1, patch_size=16, prob=0.0)(inputs, pseudo)
+    assert out[0].keypoint_weights.tolist() == [0., 1., 1.]
+
+
 def test_only_keypoints_both_samples_carry_are_mixed():
     inputs, pseudo = _batch()
     pseudo[1].keypoint_weights = torch.zeros(3)
@@ -95,7 +112,9 @@ def test_patches_at_the_border_are_clipped():
 
 
 def test_registered_and_checked():
-    assert isinstance(MODELS.build(dict(type='KeypointMix', num_keypoints=2)), KeypointMix)
+    # Scoped name: another test may have left a different default scope.
+    assert isinstance(MODELS.build(dict(type='ssl_dense.KeypointMix', num_keypoints=2)),
+                      KeypointMix)
     with pytest.raises(ValueError, match='prob'):
         KeypointMix(prob=2.0)
     inputs, pseudo = _batch()

@@ -172,6 +172,10 @@ def test_keypoints_the_reviewer_disagrees_on_are_dropped():
     pseudo = adapter.pseudo_labels(teacher, torch.zeros(1, 3, 64, 64), [None], threshold,
                                    reviewers=[reviewer])
     assert pseudo[0].keypoint_weights.tolist() == [1.0, 0.0]
+    # Both keypoints pass the threshold; the reviewer confirms one of them.
+    from mmengine.logging import MessageHub
+    agree = MessageHub.get_current_instance().get_scalar('train/pl_reviewer_agree')
+    assert agree.current() == pytest.approx(0.5)
     assert torch.allclose(pseudo[0].reviewer_keypoints[0], torch.tensor([4.4, 4.0]) * 4,
                           atol=1.1)
     without = adapter.pseudo_labels(teacher, torch.zeros(1, 3, 64, 64), [None], threshold)

@@ -1,6 +1,5 @@
 """Pose: teacher-student glue and strong-view augmentation for mmpose
 top-down heatmap estimators."""
-import copy
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -8,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData, PixelData
 from mmpose.evaluation.functional import pose_pck_accuracy
 from mmpose.models.heads import HeatmapHead
@@ -108,7 +108,8 @@ class PoseAdapter(BaseTaskAdapter):
     @staticmethod
     @torch.no_grad()
     def predict_heatmaps(model: nn.Module, inputs: Tensor) -> Tensor:
-        """Heatmaps (N, K, h, w) of ``model`` (the last level of multi-level heads)."""
+        """Heatmaps (N, K, h, w) of ``model``; a multi-level head gives what its
+        ``inference`` setting names (the final level or the fusion)."""
         out = model.head.forward(model.extract_feat(inputs))
         return out[-1] if isinstance(out, (list, tuple)) else out
 
@@ -140,7 +141,13 @@ class PoseAdapter(BaseTaskAdapter):
         fused /= 1 + len(reviewers)
         labels = torch.arange(k, device=scores.device).expand(n, k)
         threshold.update(fused.flatten(), labels.flatten())
-        weights = threshold(fused.flatten(), labels.flatten()).view(n, k) * agree
+        passed = threshold(fused.flatten(), labels.flatten()).view(n, k)
+        weights = passed * agree
+        if reviewers and (passed > 0).any():
+            # Share of the confident keypoints that the reviewers confirm.
+            MessageHub.get_current_instance().update_scalar(
+                'train/pl_reviewer_agree',
+                ((weights > 0).sum() / (passed > 0).sum()).item())
         pseudo = []
         for i in range(n):
             inst = InstanceData(keypoints=keypoints[i], scores=fused[i],
@@ -241,7 +248,7 @@ class PoseAdapter(BaseTaskAdapter):
         """Copies of the strong-view samples whose targets are the pseudo ones."""
         out = []
         for sample, inst in zip(data_samples, pseudo):
-            target = copy.copy(sample)
+            target = sample.clone()
             target.gt_fields = PixelData(heatmaps=inst.get(key))
             target.gt_instance_labels = InstanceData(
                 keypoint_weights=inst.keypoint_weights[None])
@@ -286,8 +293,10 @@ class KeypointMix:
     (now showing the partner's appearance), keypoints of the partner that
     come along with the patch peak where they were pasted, and ``i``'s own
     keypoints hidden under the patch lose their peak (they are occluded).
-    Shifts are whole heatmap cells, so the pasted peak lands within half a
-    cell of ``i``'s keypoint.
+    A keypoint of ``i`` hidden under the patch that the partner does not
+    carry gets weight 0: the patch may show it, but there is no pseudo
+    label to say where. Shifts are whole heatmap cells, so the pasted peak
+    lands within one cell of ``i``'s keypoint.
 
     Called as ``inputs, pseudo = aug(inputs, pseudo)`` with ``inputs``
     (N, C, H, W) and one :class:`InstanceData` per sample holding, for its
@@ -327,7 +336,7 @@ class KeypointMix:
         fields = [key for key in ('heatmaps', 'reviewer_heatmaps') if key in pseudo[0]]
         out = [p.clone() for p in pseudo]
         for p in out:
-            for key in fields:  # InstanceData.clone shares tensors
+            for key in fields + ['keypoint_weights']:  # InstanceData.clone shares tensors
                 p.set_field(p.get(key).clone(), key)
         if n < 2:
             return inputs, out
@@ -368,6 +377,11 @@ class KeypointMix:
                 qx, qy = int(round(dx * s)), int(round(dy * s))
                 out_inputs[i, :, py1 + qy:py2 + qy, px1 + qx:px2 + qx] = \
                     inputs[j, :, py1:py2, px1:px2]
+                # i's keypoints under the patch that the partner lacks: unknown.
+                cells_i = (pseudo[i].keypoints / stride).floor()
+                under = ((cells_i[:, 0] >= x1 + dx) & (cells_i[:, 0] < x2 + dx)
+                         & (cells_i[:, 1] >= y1 + dy) & (cells_i[:, 1] < y2 + dy))
+                out[i].keypoint_weights[under & (pseudo[j].keypoint_weights <= 0)] = 0
         return out_inputs, out
 
     def __repr__(self) -> str:
