@@ -15,7 +15,7 @@ Examples::
     python demo/image_demo.py data/camvid/test \\
         configs/fpn/fpn_effl0_1xb8-2k_camvid.py work_dirs/fpn/iter_2000.pth
     python demo/image_demo.py data/bee_pose/pose \
-        configs/topdown_heatmap/td-hm_effl0_1xb16-2k_bee.py work_dirs/bee/iter_2000.pth
+        configs/topdown_heatmap/td-hm_effl0_1xb8-1k_bee.py work_dirs/bee/iter_1000.pth
 
 Writes ``<out-dir>/vis/<image name>`` and prints, for detection, how many
 boxes of each class passed the score threshold, for segmentation, the

@@ -38,7 +38,7 @@ def test_full_trs_config_trains_on_real_bee_images(tmp_path):
         [f'{REPO_ROOT}/tests/data/bee_pose', '--dst', str(tmp_path / 'bee'), '--copy'])
     work = tmp_path / 'work'
     load_script('tools/train.py').main([
-        'configs/trs/trs_td-hm_effl0_1xb16-2k_semi-10pct-bee.py', '--work-dir', str(work),
+        'configs/trs/trs_td-hm_effl0_1xb16-1k_semi-10pct-bee.py', '--work-dir', str(work),
         '--cfg-options', f'train_dataloader.dataset.labeled.data_root={tmp_path}/bee/',
         f'train_dataloader.dataset.unlabeled.data_root={tmp_path}/bee/',
         f'val_dataloader.dataset.data_root={tmp_path}/bee/',

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT, load_script
 
-CONFIG = 'configs/trs/trs_td-hm_effl0_1xb16-2k_semi-10pct-bee.py'
+CONFIG = 'configs/trs/trs_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'
 
 
 @pytest.fixture(scope='module')
@@ -89,3 +89,23 @@ def test_boxes_come_from_the_detector_when_given(trs_checkpoint):
     assert len(poses) == 1 and poses[0]['keypoints'].shape == (32, 2)
     # Keypoints come back in image coordinates, around the box.
     assert np.all(poses[0]['keypoints'] > -60) and np.all(poses[0]['keypoints'] < 200)
+
+
+def test_pose_errors_summarises_pck_and_median_per_group():
+    errors = np.array([[0.01, 0.2, np.nan], [0.03, 0.07, 0.04]])
+    rows = load_script('tools/analysis/pose_errors.py').summarise(
+        errors, {'all': [0, 1, 2], 'k1': [1]}, [0.05, 0.1])
+    assert rows[0] == dict(name='all', n=5, **{'PCK@0.05': 60.0, 'PCK@0.1': 80.0},
+                           median=pytest.approx(0.04))
+    assert rows[1]['n'] == 2 and rows[1]['PCK@0.05'] == 0.0 and rows[1]['PCK@0.1'] == 50.0
+
+
+def test_pose_errors_runs_on_annotated_test_bees(trs_checkpoint, capsys):
+    checkpoint, root = trs_checkpoint
+    rows = load_script('tools/analysis/pose_errors.py').main(
+        [CONFIG, checkpoint, '--ann-file', f'{root}/bee/annotations/bee_pose_test.json',
+         '--img-root', f'{root}/bee'])
+    names = [row['name'] for row in rows]
+    assert names[:3] == ['all', 'type upper', 'type lower'] and 'head_front' in names
+    assert rows[0]['n'] > 0 and 0.0 <= rows[0]['PCK@0.05'] <= 100.0
+    assert 'one heatmap cell = 3.9 %' in capsys.readouterr().out

@@ -10,7 +10,7 @@ row per run (a row of the same method, split, seed and iterations is
 replaced)::
 
     {"method": "ours_trs", "split": "10pct", "seed": 1, "PCK": 61.2, "AP": 40.3,
-     "iters": 2000, "config": "configs/...", "machine": "2 CPU cores, no GPU"}
+     "iters": 1000, "config": "configs/...", "machine": "2 CPU cores, no GPU"}
 
 Semi-supervised rows also carry ``pl_precision`` and ``pl_recall`` (points):
 kept pseudo keypoints within 5 % of the input diagonal of the hidden truth of
@@ -40,11 +40,11 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from results_common import (MACHINE, ROOT, parse_pseudo_quality, run_all, test,  # noqa: E402
                             train, train_log)
 
-SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-2k_semi-10pct-bee.py'
+SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'
 #: method -> (config, kind); kind decides how the split is applied.
 METHODS: Dict[str, tuple] = {
-    'supervised': ('configs/topdown_heatmap/td-hm_effl0_1xb16-2k_bee-10pct.py', 'labeled'),
-    'supervised_full': ('configs/topdown_heatmap/td-hm_effl0_1xb16-2k_bee.py', 'full'),
+    'supervised': ('configs/topdown_heatmap/td-hm_effl0_1xb8-1k_bee-10pct.py', 'labeled'),
+    'supervised_full': ('configs/topdown_heatmap/td-hm_effl0_1xb8-1k_bee.py', 'full'),
     'ours_mt': (SEMI.format('mean-teacher'), 'semi'),
     'ours_reviewer': (SEMI.format('trs-reviewer'), 'semi'),
     'ours_mlfl': (SEMI.format('trs-mlfl'), 'semi'),

@@ -35,7 +35,7 @@ val_pipeline = [
 dataset_common = dict(_scope_='mmpose', type=dataset_type, data_root=data_root, data_mode=data_mode,
                       data_prefix=dict(img=''), metainfo=metainfo)
 train_dataloader = dict(
-    batch_size=16,
+    batch_size=8,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),

@@ -2,13 +2,14 @@
 # seed 1: 19 annotated images), the other 172 images unlabeled (whole-image
 # boxes, see ssl_dense.PoseCocoDataset). No `model`: leaf configs wrap the
 # top-down estimator in TeacherStudent (configs/trs/).
-# Each batch: 8 labeled + 8 unlabeled crops. The teacher sees a plain crop of
+# Each batch: 8 labeled + 8 unlabeled crops (the supervised rows: 8 labeled), so
+# every row sees the same labeled data per iteration. The teacher sees a plain crop of
 # an unlabeled image (weak view); the student a flipped, rotated, rescaled and
 # colour-jittered one (strong view). Pseudo keypoints move between the two
 # through the recorded homographies, left and right swapped where flipped.
 _base_ = [
     '../datasets/bee_pose_topdown.py',
-    '../schedules/schedule_adam_2k.py',
+    '../schedules/schedule_adam_1k.py',
     '../default_runtime.py',
 ]
 branches = dict(labeled='sup', weak='unsup_weak', strong='unsup_strong')
@@ -62,15 +63,15 @@ train_dataloader = dict(
 
 custom_hooks = [
     # Teacher = student during burn-in, then an EMA whose keep rate ramps up.
-    dict(type='TeacherEMAHook', burn_in_iters=500,
-         momentum=dict(type='linear', start=0.5, end=0.999, steps=300)),
-    dict(type='UnsupWeightHook', weight=1.0, burn_in_iters=500, ramp_iters=100),
+    dict(type='TeacherEMAHook', burn_in_iters=300,
+         momentum=dict(type='linear', start=0.5, end=0.999, steps=200)),
+    dict(type='UnsupWeightHook', weight=1.0, burn_in_iters=300, ramp_iters=100),
     dict(type='DatasetMetaHook'),
 ]
-# The reviewer configs add this hook: one historical teacher, taken every 250
+# The reviewer configs add this hook: one historical teacher, taken every 150
 # iterations after the burn-in.
-reviewer_hook = dict(type='ReviewerHook', num_snapshots=1, when='interval', interval=250,
-                     start_iter=500)
+reviewer_hook = dict(type='ReviewerHook', num_snapshots=1, when='interval', interval=150,
+                     start_iter=300)
 val_cfg = dict(type='TeacherStudentValLoop')
 default_hooks = dict(logger=dict(interval=50),
                      checkpoint=dict(interval=1000, max_keep_ckpts=1))

@@ -1,6 +1,6 @@
-# + reviewer: one historical teacher (taken every 250 iterations after the
+# + reviewer: one historical teacher (taken every 150 iterations after the
 # burn-in) must agree with the teacher on a keypoint (arg-max distance at most
 # 5 % of the heatmap diagonal) and adds a consistency loss on agreed keypoints.
-_base_ = ['./mean-teacher_td-hm_effl0_1xb16-2k_semi-10pct-bee.py']
+_base_ = ['./mean-teacher_td-hm_effl0_1xb16-1k_semi-10pct-bee.py']
 model = dict(adapter=dict(type='PoseAdapter', agree_dist=0.05, reviewer_weight=1.0))
 custom_hooks = [*_base_.custom_hooks, _base_.reviewer_hook]

@@ -1,6 +1,6 @@
 # + Multi-level Feature Learning: heatmaps from backbone stages 2, 4 and 6
 # (strides 8, 16, 32), each supervised; inference from the last level.
-_base_ = ['./mean-teacher_td-hm_effl0_1xb16-2k_semi-10pct-bee.py']
+_base_ = ['./mean-teacher_td-hm_effl0_1xb16-1k_semi-10pct-bee.py']
 model = dict(model=dict(
     backbone=dict(out_indices=(2, 4, 6)),
     head=dict(_delete_=True, type='ssl_dense.MultiLevelHeatmapHead', in_channels=(40, 112, 320),

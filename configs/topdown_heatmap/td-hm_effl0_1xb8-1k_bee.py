@@ -3,7 +3,7 @@
 _base_ = [
     '../_base_/models/td-hm_effl0.py',
     '../_base_/datasets/bee_pose_topdown.py',
-    '../_base_/schedules/schedule_adam_2k.py',
+    '../_base_/schedules/schedule_adam_1k.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(head=dict(out_channels=32, decoder={{_base_.codec}}))
