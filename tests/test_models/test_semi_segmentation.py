@@ -1,6 +1,11 @@
 """Semi-supervised segmentation end to end: TeacherStudent around an mmseg
 EncoderDecoder on real CamVid images (the 6-image fixture)."""
+import glob
+import os.path as osp
+import re
+
 import numpy as np
+import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -118,3 +123,16 @@ def test_recalibrate_bn_tool_validates_before_and_after(tmp_path):
     # New statistics, given to teacher and student alike.
     assert not torch.equal(state[key], saved[key])
     assert torch.equal(state[key], state[key.replace('teacher.', 'student.', 1)])
+
+
+@pytest.mark.parametrize('config', sorted(
+    glob.glob(f'{REPO_ROOT}/configs/mean_teacher_seg/*.py') +
+    glob.glob(f'{REPO_ROOT}/configs/fpn/*-1-*.py')))
+def test_camvid_configs_train_on_the_split_their_name_gives(config):
+    cfg = Config.fromfile(config)
+    dataset = cfg.train_dataloader.dataset
+    split = re.search(r'1-[48]', osp.basename(config)).group()  # '1-8' or '1-4'
+    files = ([dataset.labeled.ann_file, dataset.unlabeled.ann_file]
+             if dataset.type == 'ssl_dense.SemiDataset' else [dataset.ann_file])
+    for name in files:
+        assert name.startswith(f'splits/train.{split}.seed1.'), (config, name)
