@@ -4,9 +4,10 @@ Runs a pose config + checkpoint on every annotated instance of a COCO
 keypoint file (the config's test annotations by default) with the annotated
 box, and prints per keypoint, and per keypoint ``type`` of the dataset meta
 (e.g. ``upper`` / ``lower``), the PCK at the given thresholds and the median
-distance to the truth, both as a fraction of the box size (the longer box side, as in mmpose's
-``PCKAccuracy(norm_item='bbox')``). Also prints the heatmap cell size as a
-fraction of the median box, to tell localisation limits from misses.
+distance to the truth, both as a fraction of the box size (the longer box
+side, as in mmpose's ``PCKAccuracy(norm_item='bbox')``). Also prints the
+heatmap cell size as a fraction of the box size, to tell localisation limits
+from misses.
 
 Example::
 

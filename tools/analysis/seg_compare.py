@@ -7,10 +7,10 @@ the label or the prediction; the ignore value left out).
 
 Example (the CamVid picture in the README)::
 
-    python tools/analysis/seg_compare.py data/camvid/test/Seq05VD_f01770.jpg \\
-        --label data/camvid/testannot/Seq05VD_f01770.png \\
+    python tools/analysis/seg_compare.py data/camvid/test/0001TP_008910.jpg \\
+        --label data/camvid/testannot/0001TP_008910.png \\
         --model "supervised 1/8" CONFIG_A CKPT_A --model "mean teacher 1/8" CONFIG_B CKPT_B \\
-        --out docs/images/camvid_compare.png
+        --model "all labels" CONFIG_C CKPT_C --out docs/images/camvid_compare.jpg
 """
 import argparse
 import os
@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from ssl_dense.apis import SegPredictor, draw_segmentation  # noqa: E402
+from ssl_dense.apis.segmentation import _task_model  # noqa: E402
 
 
 def image_miou(pred: np.ndarray, label: np.ndarray, num_classes: int,
@@ -82,7 +83,6 @@ def main(argv: Optional[List[str]] = None) -> np.ndarray:
         predictor = SegPredictor(config, checkpoint, device=args.device)
         ignore = args.ignore_index
         if ignore is None:
-            from ssl_dense.apis.segmentation import _task_model
             ignore = _task_model(predictor.cfg).get('decode_head', {}).get('ignore_index')
         classes, palette = predictor.classes, predictor.palette
         if k == 0 and label is not None:

@@ -248,7 +248,8 @@ class PoseAdapter(BaseTaskAdapter):
         """Copies of the strong-view samples whose targets are the pseudo ones."""
         out = []
         for sample, inst in zip(data_samples, pseudo):
-            target = sample.clone()
+            # A new sample (metainfo only): the head's loss reads just these targets.
+            target = type(sample)(metainfo=sample.metainfo)
             target.gt_fields = PixelData(heatmaps=inst.get(key))
             target.gt_instance_labels = InstanceData(
                 keypoint_weights=inst.keypoint_weights[None])
