@@ -21,9 +21,17 @@ def test_pose_config_builds(config):
     student = getattr(model, 'student', model)
     assert student.head.out_channels == 32
     assert student.head.decoder is not None
+    # Every config trains on the split its name gives.
+    split = next((s for s in ('10pct', '30pct') if s in config), None)
+    data = cfg.train_dataloader.dataset
     if 'trs/' in config:
-        assert 'bee_pose_train.10pct.seed1' in cfg.train_dataloader.dataset.labeled.ann_file
-        assert cfg.train_dataloader.dataset.unlabeled.unlabeled is True
+        assert f'bee_pose_train.{split}.seed1.labeled' in data.labeled.ann_file
+        assert f'bee_pose_train.{split}.seed1.unlabeled' in data.unlabeled.ann_file
+        assert data.unlabeled.unlabeled is True
+    elif split:
+        assert f'bee_pose_train.{split}.seed1.labeled' in data.ann_file
+    else:
+        assert data.ann_file.endswith('bee_pose_train.json')
     if 'trs_' in config or 'kpmix' in config:
         assert type(model.strong_batch_augments[0]).__name__ == 'KeypointMix'
     if 'trs_' in config or 'mlfl' in config:

@@ -313,6 +313,7 @@ def test_pose_results_pipeline_on_real_bee_images(tmp_path):
     assert (row['method'], row['split'], row['seed'], row['iters']) == ('supervised', '30pct',
                                                                         2, 1)
     assert 0.0 <= row['PCK'] <= 100.0 and 0.0 <= row['AP'] <= 100.0
+    assert row['config'] == 'configs/topdown_heatmap/td-hm_effl0_1xb8-1k_bee-30pct.py'
     log = (tmp_path / 'work' / 'supervised_30pct_seed2.train.log').read_text()
     assert 'bee_pose_train.30pct.seed2.labeled.json' in log
 

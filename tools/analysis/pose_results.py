@@ -41,7 +41,9 @@ from results_common import (MACHINE, ROOT, parse_pseudo_quality, run_all, test, 
                             train, train_log)
 
 SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'
-#: method -> (config, kind); kind decides how the split is applied.
+#: method -> (config of the 10pct split, kind); kind decides how the split is
+#: applied. Where a config of the other split exists it is used (and named in
+#: the row); otherwise the 10pct config runs with that split's files.
 METHODS: Dict[str, tuple] = {
     'supervised': ('configs/topdown_heatmap/td-hm_effl0_1xb8-1k_bee-10pct.py', 'labeled'),
     'supervised_full': ('configs/topdown_heatmap/td-hm_effl0_1xb8-1k_bee.py', 'full'),
@@ -86,6 +88,8 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
         data_root: Optional[str] = None) -> dict:
     """Train and test one (method, split, seed); return its results row."""
     config, kind = METHODS[method]
+    if kind != 'full' and osp.exists(osp.join(ROOT, config.replace('10pct', split))):
+        config = config.replace('10pct', split)  # the options below pick the split seed
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
     if max_iters:
         options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
