@@ -349,3 +349,35 @@ def test_seg_pseudo_label_quality_report_counts_per_class():
     assert lines['a'][1:5] == ['1.000', '0.833', '2', 'b']   # 2 true-a pixels kept as b
     assert lines['b'][1:3] == ['0.714', '0.833']
     assert lines['c'][1:3] == ['0.000', '0.000']
+
+
+def test_paired_table_compares_each_seed_with_the_baseline_of_that_seed():
+    rows = [dict(method='supervised', split='1/8', seed=s, mIoU=v, iters=2000)
+            for s, v in ((1, 46.4), (2, 41.6), (3, 47.3))]
+    rows += [dict(method='ours_fixed', split='1/8', seed=s, mIoU=v, iters=2000)
+             for s, v in ((1, 45.4), (2, 43.2), (3, 45.3))]
+    rows += [dict(method='ours_cutmix_fp', split='1/8', seed=3, mIoU=45.4, iters=2000),
+             # another schedule length: never compared with the 2k baseline
+             dict(method='ours_fixed', split='1/8', seed=1, mIoU=99.0, iters=500),
+             dict(method='supervised_full', split='100pct', seed=1, mIoU=49.9, iters=2000)]
+    text = _tool('results_table').paired(rows, 'supervised', 'mIoU')
+    lines = text.splitlines()
+    assert '| 1/8 | 2000 | ours_fixed | 45.4 / 43.2 / 45.3 | -1.0 / +1.6 / -2.0 | -0.5 | 1/3 |' \
+        in lines
+    assert '| 1/8 | 2000 | ours_cutmix_fp | 45.4 (seeds 3) | -1.9 | -1.9 | 0/1 |' in lines
+    assert '99.0' not in text and 'supervised_full' not in text
+    import pytest
+    with pytest.raises(KeyError, match="'abmil'"):
+        _tool('results_table').paired(rows, 'abmil', 'mIoU')
+
+
+def test_update_readme_tables_rewrites_paired_blocks():
+    tool = _tool('update_readme_tables')
+    rows = [dict(method=m, split='10pct', seed=1, PCK=v, iters=1000)
+            for m, v in (('supervised', 41.9), ('ours_trs', 43.0))]
+    readme = ('a\n<!-- pose-paired supervised PCK -->\nold\n<!-- /pose-paired -->\nb\n'
+              '<!-- mil-paired abmil accuracy -->\nkeep\n<!-- /mil-paired -->\n')
+    out = tool.update_paired(readme, 'pose', rows)
+    assert 'old' not in out and 'keep' in out
+    assert '| 10pct | 1000 | ours_trs | 43.0 | +1.1 | +1.1 | 1/1 |' in out
+    assert out.startswith('a\n<!-- pose-paired supervised PCK -->\n| split |')

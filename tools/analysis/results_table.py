@@ -10,6 +10,14 @@ of every metric, the number of seeds, and the iterations.
 Published numbers (``docs/results/<family>_published.json``, e.g. the ABMIL
 paper's) are rows with a ``published`` key (the citation) and a ``std``
 dict; they are printed as published, ``published`` in the seeds column.
+
+``--paired supervised --metric mIoU`` prints the run-by-run comparison
+instead: per split, each method's value for every seed beside the baseline's
+value for the same seed (split seeds differ a lot, so a difference of means
+over seeds hides how often a method wins).
+
+    python tools/analysis/results_table.py docs/results/segmentation.json \
+        --paired supervised --metric mIoU
 """
 import argparse
 import json
@@ -61,19 +69,63 @@ def table(rows: list) -> str:
     return '\n'.join(lines)
 
 
+def paired(rows: list, baseline: str, metric: str) -> str:
+    """Markdown table: per split and method, ``metric`` seed by seed, its
+    difference from ``baseline`` on the same split and seed, the mean
+    difference and how many seeds it wins. Only runs of the same schedule
+    length and seed are compared; published rows are left out."""
+    runs = defaultdict(dict)
+    for row in rows:
+        if 'published' not in row and row.get(metric) is not None:
+            length = row.get('iters', row.get('epochs'))
+            method = row['method'] + (f' ({row["selection"]})' if 'selection' in row else '')
+            runs[(length, row['split'], method)][row['seed']] = row[metric]
+    splits = sorted({(length, split) for length, split, method in runs if method == baseline})
+    if not splits:
+        raise KeyError(f'no {baseline!r} rows with {metric!r} to compare against')
+    digits = 3 if metric in UNIT_METRICS else 1
+    fmt = lambda v: f'{v:+.{digits}f}' if v else f'{0:.{digits}f}'  # noqa: E731
+    unit = 'iters' if any('iters' in r for r in rows) else 'epochs'
+    lines = [f'| split | {unit} | method | {metric} by seed | − {baseline} | mean difference '
+             '| wins |', '|---|---|---|---|---|---|---|']
+    for length, split in splits:
+        base = runs[(length, split, baseline)]
+        lines.append(f'| {split} | {length} | {baseline} | '
+                     + ' / '.join(f'{base[s]:.{digits}f}' for s in sorted(base))
+                     + f' (seeds {", ".join(map(str, sorted(base)))}) | | | |')
+        for (other, where, method), values in sorted(runs.items()):
+            seeds = sorted(set(values) & set(base))
+            if (other, where) != (length, split) or method == baseline or not seeds:
+                continue
+            diffs = [round(values[s] - base[s], digits) for s in seeds]
+            lines.append(
+                f'| {split} | {length} | {method} | '
+                + ' / '.join(f'{values[s]:.{digits}f}' for s in seeds)
+                + (f' (seeds {", ".join(map(str, seeds))})' if seeds != sorted(base) else '')
+                + ' | ' + ' / '.join(fmt(d) for d in diffs)
+                + f' | {fmt(round(statistics.mean(diffs), digits))}'
+                + f' | {sum(d > 0 for d in diffs)}/{len(diffs)} |')
+    return '\n'.join(lines)
+
+
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('results', help='results JSON file')
     parser.add_argument('--also', nargs='+', default=[],
                         help='more results files (e.g. your own run); their methods are '
                         'shown as "<method> (<file>)"')
+    parser.add_argument('--paired', metavar='BASELINE',
+                        help='print each method against this one, seed by seed')
+    parser.add_argument('--metric', help='the metric --paired compares (e.g. mIoU, PCK)')
     args = parser.parse_args(argv)
+    if args.paired and not args.metric:
+        parser.error('--paired needs --metric')
     with open(args.results) as f:
         rows = json.load(f)
     for path in args.also:
         with open(path) as f:
             rows += [dict(r, method=f'{r["method"]} ({path})') for r in json.load(f)]
-    text = table(rows)
+    text = paired(rows, args.paired, args.metric) if args.paired else table(rows)
     print(text)
     return text
 

@@ -4,6 +4,9 @@ Each table sits between ``<!-- <family>-table -->`` and
 ``<!-- /<family>-table -->`` in README.md and is the output of
 ``results_table.py docs/results/<family>.json``, with the published
 reference rows of ``docs/results/<family>_published.json`` where there is one.
+A run-by-run comparison sits between ``<!-- <family>-paired BASELINE METRIC -->``
+and ``<!-- /<family>-paired -->`` and is the output of ``results_table.py
+docs/results/<family>.json --paired BASELINE --metric METRIC``.
 
     python tools/analysis/update_readme_tables.py
 """
@@ -23,14 +26,25 @@ def update(readme: str, family: str, table: str) -> str:
     return pattern.sub(lambda m: m.group(1) + table + '\n' + m.group(2), readme)
 
 
+def update_paired(readme: str, family: str, rows: list) -> str:
+    """Rewrite every ``<!-- <family>-paired BASELINE METRIC -->`` block."""
+    pattern = re.compile(rf'(<!-- {family}-paired (\S+) (\S+) -->\n).*?(<!-- /{family}-paired -->)',
+                         re.S)
+    return pattern.sub(lambda m: m.group(1) + results_table.paired(rows, m.group(2), m.group(3))
+                       + '\n' + m.group(4), readme)
+
+
 def main(argv=None) -> None:
     import json
     path = osp.join(ROOT, 'README.md')
     readme = open(path).read()
     for family in ('detection', 'segmentation', 'pose', 'mil'):
         results = osp.join(ROOT, 'docs', 'results', f'{family}.json')
-        if osp.isfile(results) and f'<!-- {family}-table -->' in readme:
-            rows = json.load(open(results))
+        if not osp.isfile(results):
+            continue
+        rows = json.load(open(results))
+        readme = update_paired(readme, family, rows)
+        if f'<!-- {family}-table -->' in readme:
             published = osp.join(ROOT, 'docs', 'results', f'{family}_published.json')
             if osp.isfile(published):
                 rows += json.load(open(published))
