@@ -381,3 +381,5 @@ def test_update_readme_tables_rewrites_paired_blocks():
     assert 'old' not in out and 'keep' in out
     assert '| 10pct | 1000 | ours_trs | 43.0 | +1.1 | +1.1 | 1/1 |' in out
     assert out.startswith('a\n<!-- pose-paired supervised PCK -->\n| split |')
+    out = tool.update_paired(readme.replace('supervised PCK', 'ours_mt PCK'), 'pose', rows)
+    assert '(no `ours_mt` rows with PCK yet)\n<!-- /pose-paired -->' in out

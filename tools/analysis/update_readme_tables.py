@@ -27,11 +27,18 @@ def update(readme: str, family: str, table: str) -> str:
 
 
 def update_paired(readme: str, family: str, rows: list) -> str:
-    """Rewrite every ``<!-- <family>-paired BASELINE METRIC -->`` block."""
+    """Rewrite every ``<!-- <family>-paired BASELINE METRIC -->`` block (a
+    baseline without rows yet gets a line that says so)."""
+    def paired(m: re.Match) -> str:
+        try:
+            text = results_table.paired(rows, m.group(2), m.group(3))
+        except KeyError:
+            text = f'(no `{m.group(2)}` rows with {m.group(3)} yet)'
+        return m.group(1) + text + '\n' + m.group(4)
+
     pattern = re.compile(rf'(<!-- {family}-paired (\S+) (\S+) -->\n).*?(<!-- /{family}-paired -->)',
                          re.S)
-    return pattern.sub(lambda m: m.group(1) + results_table.paired(rows, m.group(2), m.group(3))
-                       + '\n' + m.group(4), readme)
+    return pattern.sub(paired, readme)
 
 
 def main(argv=None) -> None:
