@@ -37,8 +37,8 @@ import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from results_common import (MACHINE, ROOT, parse_pseudo_quality, run_all, test,  # noqa: E402
-                            train, train_log)
+from results_common import (MACHINE, ROOT, parse_pseudo_quality, run_all,  # noqa: E402
+                            split_config, test, train, train_log)
 
 SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'
 #: method -> (config of the 10pct split, kind); kind decides how the split is
@@ -88,8 +88,8 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
         data_root: Optional[str] = None) -> dict:
     """Train and test one (method, split, seed); return its results row."""
     config, kind = METHODS[method]
-    if kind != 'full' and osp.exists(osp.join(ROOT, config.replace('10pct', split))):
-        config = config.replace('10pct', split)  # the options below pick the split seed
+    if kind != 'full':
+        config = split_config(config, '10pct', split)
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
     if max_iters:
         options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',

@@ -46,6 +46,14 @@ def finished_checkpoint(work_dir: str, iters: int) -> Optional[str]:
     return None
 
 
+def split_config(config: str, default_split: str, split: str) -> str:
+    """The config named for ``split`` (``config`` with ``default_split`` in its
+    name replaced) where that file exists, else ``config``; the results
+    scripts' split options then select the split seed either way."""
+    named = config.replace(default_split, split)
+    return named if osp.isfile(osp.join(ROOT, named)) else config
+
+
 def train(config: str, work_dir: str, options: Sequence[str], what: str,
           reuse_iters: Optional[int] = None) -> str:
     """Train ``config`` with tools/train.py (log: ``<work_dir>.train.log``);

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
-from results_common import MACHINE, ROOT, run_all, test, train  # noqa: E402
+from results_common import MACHINE, ROOT, run_all, split_config, test, train  # noqa: E402
 
 SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
 #: method -> (config of the 1/8 split, kind); kind decides how the split is applied.
@@ -66,8 +66,8 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
     With ``reuse``, a finished training in the work directory is tested
     again instead of trained again."""
     config, kind = METHODS[method]
-    if kind != 'full':  # the split's own config; the options below pick its seed
-        config = config.replace('1-8', SPLITS[split])
+    if kind != 'full':
+        config = split_config(config, '1-8', SPLITS[split])
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
     if max_iters:
         options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
