@@ -207,3 +207,30 @@ def test_hidden_truth_gives_pseudo_keypoint_precision_and_recall(bee_root):
     # An untrained teacher keeps every keypoint (threshold 0) but places few right.
     assert 0.0 <= precision < 0.5 and 0.0 <= recall < 0.5
     assert not any(k.startswith('train/pl_precision_') for k in hub.log_scalars)
+
+
+def test_flip_test_averages_the_mirror_images_heatmaps_left_and_right_swapped():
+    from mmengine.structures import BaseDataElement
+
+    class Echo(nn.Module):
+        """A 'model' whose heatmaps are its input channels."""
+        test_cfg = dict(shift_heatmap=False)
+        head = nn.Identity()
+
+        def extract_feat(self, inputs):
+            return inputs
+
+    maps = torch.zeros(1, 2, 8, 8)
+    maps[0, 0, 3, 1] = 1.0   # a left keypoint near the left edge
+    maps[0, 1, 3, 6] = 0.5   # its right twin
+    samples = [BaseDataElement(metainfo=dict(flip_indices=[1, 0], img_path='a.png'))]
+    plain = PoseAdapter().teacher_heatmaps(Echo(), maps, samples)
+    assert torch.equal(plain, maps)
+    out = PoseAdapter(flip_test=True).teacher_heatmaps(Echo(), maps, samples)
+    # Echo's heatmaps of the mirror image, mirrored back, are its input again;
+    # the left/right swap then puts channel 1 into channel 0 and back
+    assert torch.equal(out, (maps + maps[:, [1, 0]]) / 2)
+    assert out[0, 0, 3, 1] == 0.5 and out[0, 0, 3, 6] == 0.25
+    with pytest.raises(KeyError, match='flip_indices.*a.png'):
+        PoseAdapter(flip_test=True).teacher_heatmaps(
+            Echo(), maps, [BaseDataElement(metainfo=dict(img_path='a.png'))])

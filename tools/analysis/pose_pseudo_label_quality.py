@@ -84,7 +84,7 @@ def predict(models: Sequence, dataset, adapter, batch_size: int = 16) -> Dict[st
             data = models[0].data_preprocessor(batch, False)
             inputs, samples = data['inputs'], data['data_samples']
             for m, model in enumerate(models):
-                heatmaps = adapter.predict_heatmaps(model, inputs)
+                heatmaps = adapter.teacher_heatmaps(model, inputs, samples)
                 stride = inputs.shape[-1] / heatmaps.shape[-1]
                 kps, s = heatmap_keypoints(heatmaps, stride)
                 keypoints[m].append(kps)
@@ -153,6 +153,8 @@ def main(argv=None) -> str:
     parser.add_argument('--thrs', type=float, nargs='+', default=list(DEFAULT_THRS))
     parser.add_argument('--agree-dists', type=float, nargs='+', default=[0.01, 0.02, 0.05],
                         help='reviewer agreement distances to tabulate (with --reviewer)')
+    parser.add_argument('--flip-test', action='store_true',
+                        help='average with the mirror image\'s heatmaps (PoseAdapter flip_test)')
     parser.add_argument('--correct-dist', type=float, default=0.05,
                         help='a keypoint is right within this share of the input diagonal')
     args = parser.parse_args(argv)
@@ -164,7 +166,7 @@ def main(argv=None) -> str:
     dataset = weak_view_dataset(cfg, args.ann_file, args.data_root)
     if len(dataset) == 0:
         raise ValueError(f'{args.ann_file}: no images')
-    adapter = PoseAdapter(correct_dist=args.correct_dist)
+    adapter = PoseAdapter(correct_dist=args.correct_dist, flip_test=args.flip_test)
     pred = predict(models, dataset, adapter)
     if not pred['visible'].any():
         raise ValueError(f'{args.ann_file} has no visible keypoints: it needs the hidden truth '

@@ -11,6 +11,7 @@ from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData, PixelData
 from mmpose.evaluation.functional import pose_pck_accuracy
 from mmpose.models.heads import HeatmapHead
+from mmpose.models.utils.tta import flip_heatmaps
 from torch import Tensor
 
 from ssl_dense.models.semi.adapter import BaseTaskAdapter, homography_of, zero_like_graph
@@ -82,17 +83,21 @@ class PoseAdapter(BaseTaskAdapter):
         correct_dist (float): For pseudo-label quality and the labeled scores
             of dual thresholds: a keypoint is right within this share of the
             input diagonal (PCK-style). Defaults to 0.05.
+        flip_test (bool): Teacher and reviewers predict on the weak view and
+            its mirror image and average the heatmaps (left and right swapped
+            back, shifted as the model's ``test_cfg.shift_heatmap`` says), as
+            mmpose's flip test does at inference. Defaults to False.
     """
 
     def __init__(self, agree_dist: float = 0.05, reviewer_weight: float = 1.0,
-                 correct_dist: float = 0.05) -> None:
+                 correct_dist: float = 0.05, flip_test: bool = False) -> None:
         for name, value in (('agree_dist', agree_dist), ('correct_dist', correct_dist)):
             if not value > 0:
                 raise ValueError(f'{name} must be > 0, got {value}')
         if reviewer_weight < 0:
             raise ValueError(f'reviewer_weight must be >= 0, got {reviewer_weight}')
         self.agree_dist, self.reviewer_weight = agree_dist, reviewer_weight
-        self.correct_dist = correct_dist
+        self.correct_dist, self.flip_test = correct_dist, flip_test
         self._codec = None  # the model's head.decoder, taken from the teacher
 
     def num_classes(self, model: nn.Module) -> int:
@@ -113,6 +118,25 @@ class PoseAdapter(BaseTaskAdapter):
         out = model.head.forward(model.extract_feat(inputs))
         return out[-1] if isinstance(out, (list, tuple)) else out
 
+    @torch.no_grad()
+    def teacher_heatmaps(self, model: nn.Module, inputs: Tensor, data_samples) -> Tensor:
+        """Heatmaps of ``model`` that pseudo keypoints are read from: those of
+        :meth:`predict_heatmaps`, averaged with the mirror image's when
+        ``flip_test``."""
+        heatmaps = self.predict_heatmaps(model, inputs)
+        if not self.flip_test:
+            return heatmaps
+        flip_indices = data_samples[0].metainfo.get('flip_indices')
+        if flip_indices is None or len(flip_indices) != heatmaps.shape[1]:
+            raise KeyError(f'flip_test needs the {heatmaps.shape[1]} flip_indices of the '
+                           f'dataset meta in the samples\' metainfo (PackPoseInputs meta_keys), '
+                           f'got {flip_indices} for {data_samples[0].metainfo.get("img_path")}')
+        test_cfg = getattr(model, 'test_cfg', None) or {}
+        mirrored = flip_heatmaps(self.predict_heatmaps(model, inputs.flip(-1)),
+                                 flip_indices=list(flip_indices), flip_mode='heatmap',
+                                 shift_heatmap=test_cfg.get('shift_heatmap', True))
+        return (heatmaps + mirrored) / 2
+
     def _take_codec(self, model: nn.Module) -> None:
         if self._codec is None:
             codec = getattr(model.head, 'decoder', None)
@@ -125,7 +149,7 @@ class PoseAdapter(BaseTaskAdapter):
     def pseudo_labels(self, teacher, inputs, data_samples, threshold,
                       reviewers: Sequence[nn.Module] = ()) -> List[InstanceData]:
         self._take_codec(teacher)
-        heatmaps = self.predict_heatmaps(teacher, inputs)
+        heatmaps = self.teacher_heatmaps(teacher, inputs, data_samples)
         n, k, h, w = heatmaps.shape
         stride = inputs.shape[-1] / w
         keypoints, scores = heatmap_keypoints(heatmaps, stride)
@@ -133,7 +157,8 @@ class PoseAdapter(BaseTaskAdapter):
         fused = scores.clone()
         reviewer_kps = torch.zeros_like(keypoints)
         for reviewer in reviewers:
-            r_kps, r_scores = heatmap_keypoints(self.predict_heatmaps(reviewer, inputs), stride)
+            r_kps, r_scores = heatmap_keypoints(
+                self.teacher_heatmaps(reviewer, inputs, data_samples), stride)
             limit = self.agree_dist * math.hypot(h, w) * stride
             agree &= (r_kps - keypoints).norm(dim=-1) <= limit
             fused += r_scores
@@ -160,7 +185,7 @@ class PoseAdapter(BaseTaskAdapter):
     @torch.no_grad()
     def labeled_scores(self, teacher, inputs, data_samples) -> Tuple[Tensor, Tensor]:
         """Teacher confidences of visible labeled keypoints it places right."""
-        heatmaps = self.predict_heatmaps(teacher, inputs)
+        heatmaps = self.teacher_heatmaps(teacher, inputs, data_samples)
         keypoints, scores = heatmap_keypoints(heatmaps, inputs.shape[-1] / heatmaps.shape[-1])
         right = self._correct(keypoints, data_samples, math.hypot(*inputs.shape[-2:]))
         labels = torch.arange(scores.shape[1], device=scores.device).expand_as(scores)
