@@ -27,11 +27,11 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmengine.utils import ProgressBar
 
 from ssl_dense.models.tasks.pose import PoseAdapter, heatmap_keypoints
-from ssl_dense.utils import register_all_modules
+from ssl_dense.utils import register_all_modules, safe_torch_load
 
 DEFAULT_THRS = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7)
 
@@ -41,16 +41,12 @@ def load_model(cfg: Config, checkpoint: str, part: str):
     checkpoint of a plain estimator (e.g. a supervised run of the same model)
     is loaded into the TeacherStudent's inner model."""
     from ssl_dense.registry import MODELS
-    state = torch.load(checkpoint, map_location='cpu', weights_only=False)
-    state = state.get('state_dict', state)
-    semi = any(key.startswith(('teacher.', 'student.')) for key in state)
-    if semi or 'model' not in cfg.model:
-        model = MODELS.build(cfg.model)
-        load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
-        return getattr(model, part, model).eval()
-    model = MODELS.build(cfg.model.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
-    return model.eval()
+    state = safe_torch_load(checkpoint, map_location='cpu')
+    semi = any(key.startswith(('teacher.', 'student.')) for key in state.get('state_dict', state))
+    inner = not semi and 'model' in cfg.model
+    model = MODELS.build(cfg.model.model if inner else cfg.model)
+    _load_checkpoint_to_model(model, state, logger='silent')
+    return (model if inner else getattr(model, part, model)).eval()
 
 
 def weak_view_dataset(cfg: Config, ann_file: str, data_root: Optional[str]):
