@@ -68,3 +68,18 @@ def test_runs_on_a_semi_checkpoint_and_a_plain_one(bee_root, tmp_path):
     assert body[1] == body[0] and body[3] == body[0]
     kept = [float(line.split()[1]) for line in body[0]]
     assert kept[0] >= kept[1]
+
+
+def test_an_annotation_file_without_the_hidden_truth_is_named(bee_root, tmp_path):
+    import pytest
+    from mmengine.config import Config
+
+    from ssl_dense.registry import MODELS
+    from ssl_dense.utils import register_all_modules
+    register_all_modules()
+    semi = MODELS.build(Config.fromfile(CONFIG).model)
+    torch.save(dict(state_dict=semi.state_dict()), tmp_path / 'semi.pth')
+    ann = 'annotations/semi/bee_pose_train.10pct.seed1.unlabeled.json'   # no keypoints
+    with pytest.raises(ValueError, match='bee_pose_train.10pct.seed1.unlabeled.json.*hidden'):
+        load_script(TOOL).main([CONFIG, str(tmp_path / 'semi.pth'), '--ann-file', ann,
+                                '--data-root', str(bee_root)])
