@@ -8,7 +8,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from ssl_dense.models.tasks import PoseAdapter, heatmap_keypoints
+from ssl_dense.models.tasks import PoseAdapter, heatmap_keypoints, warp_heatmaps
 from ssl_dense.registry import MODELS, THRESHOLDS
 from tests.conftest import REPO_ROOT
 
@@ -37,7 +37,7 @@ def _views(bee_root, ann_file='annotations/bee_pose_train.json', meta=META, pref
                            pipeline=pipeline)
 
 
-def _model(thr=0.0, keypoints=32):
+def _model(thr=0.0, keypoints=32, **adapter):
     init_default_scope('mmpose')
     estimator = dict(
         type='TopdownPoseEstimator', _scope_='mmpose',
@@ -48,8 +48,28 @@ def _model(thr=0.0, keypoints=32):
                   deconv_out_channels=(32, 32, 32), deconv_kernel_sizes=(4, 4, 4),
                   loss=dict(type='KeypointMSELoss', use_target_weight=True), decoder=CODEC))
     return MODELS.build(dict(type='ssl_dense.TeacherStudent', model=estimator,
-                             adapter=dict(type='PoseAdapter'),
+                             adapter=dict(type='PoseAdapter', **adapter),
                              threshold=dict(type='FixedThreshold', thr=thr)))
+
+
+def test_pseudo_targets_must_be_a_known_kind():
+    with pytest.raises(ValueError, match="pseudo_targets must be one of.*'soft'"):
+        PoseAdapter(pseudo_targets='soft')
+
+
+def test_warp_heatmaps_follows_the_homography():
+    """A shift by 8 input pixels and a scale by 2 move a peak where they say."""
+    ys, xs = torch.meshgrid(torch.arange(16.), torch.arange(16.), indexing='ij')
+    maps = torch.exp(-((xs - 5)**2 + (ys - 6)**2) / 2)[None]  # peak at cell (5, 6)
+    shift = torch.tensor([[1., 0., 8.], [0., 1., -4.], [0., 0., 1.]])
+    peak, _ = heatmap_keypoints(warp_heatmaps(maps, shift, 4.0, 4.0, (16, 16))[None], 1.0)
+    assert torch.allclose(peak[0, 0], torch.tensor([7., 5.]))
+    scale = torch.diag(torch.tensor([0.5, 0.5, 1.]))  # source input px -> half
+    out = warp_heatmaps(maps, scale, 4.0, 2.0, (16, 16))  # same cells, finer stride
+    peak, _ = heatmap_keypoints(out[None], 1.0)
+    assert torch.allclose(peak[0, 0], torch.tensor([5., 6.]))
+    # Target cells with no source cell behind them are zero.
+    assert (warp_heatmaps(maps, shift, 4.0, 4.0, (16, 16))[0, :, 0] == 0).all()
 
 
 def test_heatmap_keypoints_find_the_peak_within_a_quarter_cell():
@@ -69,13 +89,15 @@ def _coco_views():
     return _views(COCO, 'test_coco.json', 'configs/_base_/datasets/coco.py')
 
 
-@pytest.mark.parametrize('dataset', ['bee', 'coco_person'])
-def test_transfer_lands_on_the_strong_views_truth(bee_root, dataset):
-    """Weak-view truth, moved by the adapter, is the flipped strong view's truth."""
+@pytest.mark.parametrize('dataset,targets', [('bee', 'gaussian'), ('coco_person', 'gaussian'),
+                                             ('bee', 'teacher'), ('coco_person', 'teacher')])
+def test_transfer_lands_on_the_strong_views_truth(bee_root, dataset, targets):
+    """Weak-view truth, moved by the adapter, is the flipped strong view's
+    truth; so are the peaks of the targets, drawn there or warped there."""
     torch.manual_seed(0)
     np.random.seed(0)
     ds = _views(bee_root) if dataset == 'bee' else _coco_views()
-    adapter = PoseAdapter()
+    adapter = PoseAdapter(pseudo_targets=targets)
     from mmpose.registry import KEYPOINT_CODECS
     adapter._codec = KEYPOINT_CODECS.build(CODEC)
     checked = 0
@@ -86,6 +108,10 @@ def test_transfer_lands_on_the_strong_views_truth(bee_root, dataset):
         visible = torch.as_tensor(weak.gt_instances.keypoints_visible[0]) > 0
         pseudo = [InstanceData(keypoints=kps, scores=torch.ones(len(kps)),
                                keypoint_weights=visible.float())]
+        if targets == 'teacher':
+            # A teacher whose heatmaps (peaks of 0.7) are the weak view's truth.
+            maps = adapter._codec.encode(kps[None].numpy(), visible[None].float().numpy())
+            pseudo[0].soft_heatmaps = torch.as_tensor(maps['heatmaps']) * 0.7
         moved = adapter.transfer(pseudo, [weak], [strong])[0]
         truth = torch.as_tensor(strong.gt_instances.transformed_keypoints[0]).float()
         inside = ((truth >= 0) & (truth < 64)).all(dim=1)
@@ -93,10 +119,23 @@ def test_transfer_lands_on_the_strong_views_truth(bee_root, dataset):
         use = strong_visible & inside
         assert torch.allclose(moved.keypoints[use], truth[use], atol=1e-2)
         # Kept exactly where the truth is visible and inside the crop.
-        assert torch.equal(moved.keypoint_weights > 0, use)
+        if targets == 'gaussian':
+            assert torch.equal(moved.keypoint_weights > 0, use)
+        else:  # no codec check: also kept where the Gaussian would leave the heatmap
+            assert torch.equal(moved.keypoint_weights > 0, visible[torch.as_tensor(
+                np.asarray(strong.metainfo['flip_indices']))] & inside)
         assert moved.heatmaps.shape == (len(kps), 16, 16)
-        peaks, _ = heatmap_keypoints(moved.heatmaps[None], stride=4.0)
-        assert ((peaks[0][use] - truth[use]).norm(dim=1) <= 4.0).all()
+        peaks, peak_values = heatmap_keypoints(moved.heatmaps[None], stride=4.0)
+        near = (peaks[0] - truth).norm(dim=1)
+        if targets == 'gaussian':
+            assert (near[use] <= 4.0).all()
+        else:
+            # Warped maps peak within one cell (+ the bilinear and quarter-cell
+            # rounding) wherever the truth lies a cell inside the heatmap; every
+            # peak is scaled back to 1.
+            central = use & ((truth >= 4) & (truth < 60)).all(dim=1)
+            assert (near[central] <= 4.0 * 1.5).all()
+            assert torch.allclose(peak_values[0][use], torch.ones(int(use.sum())))
         checked += int(use.sum())
     assert checked > 40
 
@@ -116,10 +155,11 @@ def _batch(ds, n=2):
     return pseudo_collate([ds[i] for i in range(n)])
 
 
-def test_teacher_student_loss_with_reviewers_on_real_images(bee_root):
+@pytest.mark.parametrize('targets', ['gaussian', 'teacher'])
+def test_teacher_student_loss_with_reviewers_on_real_images(bee_root, targets):
     torch.manual_seed(0)
     ds = _views(bee_root)
-    model = _model(thr=0.0)
+    model = _model(thr=0.0, pseudo_targets=targets)
     model.set_reviewer_states([model.teacher.state_dict()])
     data = model.data_preprocessor(_batch(ds), training=True)
     losses = model.loss(**data)

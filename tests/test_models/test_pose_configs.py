@@ -41,12 +41,16 @@ def test_pose_config_builds(config):
         assert model.adapter.reviewer_weight > 0
 
 
-def test_full_trs_config_trains_on_real_bee_images(tmp_path):
+@pytest.mark.parametrize('variant', ['trs', 'trs-soft'])
+def test_full_trs_config_trains_on_real_bee_images(tmp_path, variant):
+    """Three iterations past a one-iteration burn-in; the soft-target variant
+    with threshold 0 so that warped teacher heatmaps reach the loss."""
+    extra = ['model.threshold.thr=0.0'] if variant == 'trs-soft' else []
     load_script('tools/dataset_converters/bee_pose_to_coco.py').main(
         [f'{REPO_ROOT}/tests/data/bee_pose', '--dst', str(tmp_path / 'bee'), '--copy'])
     work = tmp_path / 'work'
     load_script('tools/train.py').main([
-        'configs/trs/trs_td-hm_effl0_1xb16-1k_semi-10pct-bee.py', '--work-dir', str(work),
+        f'configs/trs/{variant}_td-hm_effl0_1xb16-1k_semi-10pct-bee.py', '--work-dir', str(work),
         '--cfg-options', f'train_dataloader.dataset.labeled.data_root={tmp_path}/bee/',
         f'train_dataloader.dataset.unlabeled.data_root={tmp_path}/bee/',
         f'val_dataloader.dataset.data_root={tmp_path}/bee/',
@@ -60,8 +64,11 @@ def test_full_trs_config_trains_on_real_bee_images(tmp_path):
         'train_cfg.val_interval=3', 'custom_hooks.0.burn_in_iters=1',
         'custom_hooks.1.burn_in_iters=1', 'custom_hooks.1.ramp_iters=1',
         'custom_hooks.3.interval=1', 'custom_hooks.3.start_iter=1',
-        'default_hooks.logger.interval=1'])
+        'default_hooks.logger.interval=1', *extra])
     ckpt = torch.load(work / 'iter_3.pth', map_location='cpu', weights_only=False)
     assert any(k.startswith('teacher.head.sides.') for k in ckpt['state_dict'])
     log = open(sorted(glob.glob(f'{work}/*/*.log'))[-1]).read()
     assert 'unsup_loss_reviewer' in log and 'teacher/PCK' in log
+    if variant == 'trs-soft':
+        last = [line for line in log.splitlines() if 'Iter(train) [3/3]' in line][-1]
+        assert float(last.split('unsup_loss_kpt: ')[1].split()[0]) > 0

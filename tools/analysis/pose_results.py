@@ -19,8 +19,9 @@ reaches a loss).
 
 Methods: ``supervised`` (labeled part only), ``ours_mt`` (mean teacher only),
 ``ours_reviewer``, ``ours_mlfl``, ``ours_kpmix`` (each adds one component to
-the mean teacher), ``ours_trs`` (all three) and ``supervised_full`` (all
-train images; split ``100pct``).
+the mean teacher), ``ours_trs`` (all three), ``ours_trs_soft`` (all three,
+learning the teacher's own warped heatmaps instead of Gaussians redrawn at
+their arg-max) and ``supervised_full`` (all train images; split ``100pct``).
 
 Examples::
 
@@ -52,6 +53,7 @@ METHODS: Dict[str, tuple] = {
     'ours_mlfl': (SEMI.format('trs-mlfl'), 'semi'),
     'ours_kpmix': (SEMI.format('trs-kpmix'), 'semi'),
     'ours_trs': (SEMI.format('trs'), 'semi'),
+    'ours_trs_soft': (SEMI.format('trs-soft'), 'semi'),
 }
 SPLITS = ('10pct', '30pct')
 

@@ -1,9 +1,11 @@
 from .detection import DetectionAdapter
-from .pose import KeypointMix, MultiLevelHeatmapHead, PoseAdapter, heatmap_keypoints
+from .pose import (KeypointMix, MultiLevelHeatmapHead, PoseAdapter, heatmap_keypoints,
+                   warp_heatmaps)
 from .segmentation import (ClassBalancedPixelSampler, SegCutMix, SegmentationAdapter,
                            warp_label_map)
 
 __all__ = [
     'DetectionAdapter', 'SegmentationAdapter', 'SegCutMix', 'ClassBalancedPixelSampler',
-    'warp_label_map', 'KeypointMix', 'PoseAdapter', 'MultiLevelHeatmapHead', 'heatmap_keypoints'
+    'warp_label_map', 'KeypointMix', 'PoseAdapter', 'MultiLevelHeatmapHead', 'heatmap_keypoints',
+    'warp_heatmaps'
 ]

@@ -17,7 +17,8 @@ from torch import Tensor
 from ssl_dense.models.semi.adapter import BaseTaskAdapter, homography_of, zero_like_graph
 from ssl_dense.registry import MODELS, TASK_UTILS
 
-__all__ = ['PoseAdapter', 'KeypointMix', 'MultiLevelHeatmapHead', 'heatmap_keypoints']
+__all__ = ['PoseAdapter', 'KeypointMix', 'MultiLevelHeatmapHead', 'heatmap_keypoints',
+           'warp_heatmaps']
 
 
 def heatmap_keypoints(heatmaps: Tensor, stride: float) -> Tuple[Tensor, Tensor]:
@@ -39,6 +40,39 @@ def heatmap_keypoints(heatmaps: Tensor, stride: float) -> Tuple[Tensor, Tensor]:
     x = x + 0.25 * torch.sign(right - left).reshape(n, k) * inner_x.reshape(n, k)
     y = y + 0.25 * torch.sign(down - up).reshape(n, k) * inner_y.reshape(n, k)
     return torch.stack([x, y], dim=-1) * stride, scores
+
+
+def warp_heatmaps(heatmaps: Tensor, matrix: Tensor, src_stride: float, dst_stride: float,
+                  out_size: Tuple[int, int]) -> Tensor:
+    """Move heatmaps from one view to another (bilinear; zero where the
+    target cell has no source cell behind it).
+
+    Args:
+        heatmaps (Tensor): Source-view heatmaps, shape (K, h, w); cell
+            (x, y) is input pixel (x, y) times ``src_stride``, as the
+            mmpose codecs draw them.
+        matrix (Tensor): 3x3 homography from source-view input pixels to
+            target-view input pixels.
+        src_stride (float): Input pixels per source heatmap cell.
+        dst_stride (float): Input pixels per target heatmap cell.
+        out_size (tuple[int, int]): (w, h) of the target heatmaps.
+
+    Returns:
+        Tensor: Target-view heatmaps, shape (K, out_h, out_w).
+    """
+    out_w, out_h = out_size
+    like = dict(dtype=heatmaps.dtype, device=heatmaps.device)
+    ys, xs = torch.meshgrid(torch.arange(out_h, **like), torch.arange(out_w, **like),
+                            indexing='ij')
+    points = torch.stack([xs.flatten() * dst_stride, ys.flatten() * dst_stride,
+                          torch.ones(out_h * out_w, **like)])
+    source = torch.linalg.inv(matrix.to(**like)) @ points
+    cells = source[:2] / source[2:] / src_stride  # (2, out_h * out_w): x, y
+    h, w = heatmaps.shape[-2:]
+    grid = torch.stack([2 * cells[0] / max(w - 1, 1) - 1, 2 * cells[1] / max(h - 1, 1) - 1],
+                       dim=-1).reshape(1, out_h, out_w, 2)
+    return F.grid_sample(heatmaps[None], grid, mode='bilinear', padding_mode='zeros',
+                         align_corners=True)[0]
 
 
 def _view_order(sample, num_keypoints: int) -> np.ndarray:
@@ -70,7 +104,11 @@ class PoseAdapter(BaseTaskAdapter):
       right swapped as the views' flips demand; keypoints that leave the
       strong view's input are dropped. Targets are drawn with the model's
       own codec (``head.decoder``), so any batch augmentation (e.g.
-      :class:`KeypointMix`) sees heatmaps and keypoints.
+      :class:`KeypointMix`) sees heatmaps and keypoints. With
+      ``pseudo_targets='teacher'`` the targets are instead the teacher's
+      (and reviewers') own weak-view heatmaps, warped to the strong view
+      through the same homographies (bilinear; PoseDual-style soft targets)
+      and scaled so that each keypoint's peak is 1, as the codec's are.
     * The student's loss on the strong view is its head's own loss against
       those targets (any mmpose heatmap head, multi-level ones included);
       with no kept keypoint it is an exact, graph-connected zero.
@@ -87,17 +125,30 @@ class PoseAdapter(BaseTaskAdapter):
             its mirror image and average the heatmaps (left and right swapped
             back, shifted as the model's ``test_cfg.shift_heatmap`` says), as
             mmpose's flip test does at inference. Defaults to False.
+        pseudo_targets (str): ``'gaussian'``: targets drawn by the codec at
+            the pseudo keypoints; ``'teacher'``: the teacher's own heatmaps
+            (reviewers' mean heatmaps for the reviewer loss), warped to the
+            strong view and peak-normalised. Which keypoints count
+            (threshold, reviewer agreement, inside the crop) is the same for
+            both. Defaults to ``'gaussian'``.
     """
 
+    pseudo_target_kinds = ('gaussian', 'teacher')
+
     def __init__(self, agree_dist: float = 0.05, reviewer_weight: float = 1.0,
-                 correct_dist: float = 0.05, flip_test: bool = False) -> None:
+                 correct_dist: float = 0.05, flip_test: bool = False,
+                 pseudo_targets: str = 'gaussian') -> None:
         for name, value in (('agree_dist', agree_dist), ('correct_dist', correct_dist)):
             if not value > 0:
                 raise ValueError(f'{name} must be > 0, got {value}')
         if reviewer_weight < 0:
             raise ValueError(f'reviewer_weight must be >= 0, got {reviewer_weight}')
+        if pseudo_targets not in self.pseudo_target_kinds:
+            raise ValueError(f'pseudo_targets must be one of {self.pseudo_target_kinds}, '
+                             f'got {pseudo_targets!r}')
         self.agree_dist, self.reviewer_weight = agree_dist, reviewer_weight
         self.correct_dist, self.flip_test = correct_dist, flip_test
+        self.pseudo_targets = pseudo_targets
         self._codec = None  # the model's head.decoder, taken from the teacher
 
     def num_classes(self, model: nn.Module) -> int:
@@ -156,9 +207,11 @@ class PoseAdapter(BaseTaskAdapter):
         agree = torch.ones_like(scores, dtype=torch.bool)
         fused = scores.clone()
         reviewer_kps = torch.zeros_like(keypoints)
+        reviewer_maps = torch.zeros_like(heatmaps)
         for reviewer in reviewers:
-            r_kps, r_scores = heatmap_keypoints(
-                self.teacher_heatmaps(reviewer, inputs, data_samples), stride)
+            r_maps = self.teacher_heatmaps(reviewer, inputs, data_samples)
+            reviewer_maps += r_maps
+            r_kps, r_scores = heatmap_keypoints(r_maps, stride)
             limit = self.agree_dist * math.hypot(h, w) * stride
             agree &= (r_kps - keypoints).norm(dim=-1) <= limit
             fused += r_scores
@@ -179,6 +232,10 @@ class PoseAdapter(BaseTaskAdapter):
                                 keypoint_weights=weights[i])
             if reviewers:
                 inst.reviewer_keypoints = reviewer_kps[i] / len(reviewers)
+            if self.pseudo_targets == 'teacher':
+                inst.soft_heatmaps = heatmaps[i]
+                if reviewers:
+                    inst.soft_reviewer_heatmaps = reviewer_maps[i] / len(reviewers)
             pseudo.append(inst)
         return pseudo
 
@@ -229,14 +286,32 @@ class PoseAdapter(BaseTaskAdapter):
             inside = (x >= 0) & (y >= 0) & (x < w) & (y < h)
             out.scores = inst.scores[take]
             weights = inst.keypoint_weights[take] * inside
-            # The codec also drops keypoints whose Gaussian would fall off the heatmap.
-            out.heatmaps, drawable = self._draw(out.keypoints, weights)
-            out.keypoint_weights = weights * drawable
-            if 'reviewer_keypoints' in out:
-                out.reviewer_heatmaps, _ = self._draw(out.reviewer_keypoints,
-                                                      out.keypoint_weights)
+            if 'soft_heatmaps' in inst:
+                out.keypoint_weights = weights
+                for key in ('heatmaps', 'reviewer_heatmaps'):
+                    if f'soft_{key}' in inst:
+                        out.set_field(self._warp(inst.get(f'soft_{key}')[take], matrix,
+                                                 src.metainfo['input_size'][0], w), key)
+            else:
+                # The codec also drops keypoints whose Gaussian would fall off the heatmap.
+                out.heatmaps, drawable = self._draw(out.keypoints, weights)
+                out.keypoint_weights = weights * drawable
+                if 'reviewer_keypoints' in out:
+                    out.reviewer_heatmaps, _ = self._draw(out.reviewer_keypoints,
+                                                          out.keypoint_weights)
             moved.append(out)
         return moved
+
+    def _warp(self, heatmaps: Tensor, matrix: Tensor, src_width: float,
+              dst_width: float) -> Tensor:
+        """Weak-view heatmaps (K, h, w) on the strong view at the codec's
+        heatmap size, each keypoint's peak scaled to 1."""
+        if self._codec is None:
+            raise RuntimeError('PoseAdapter.transfer before pseudo_labels: no codec yet')
+        size = tuple(int(v) for v in self._codec.heatmap_size)
+        warped = warp_heatmaps(heatmaps, matrix, src_width / heatmaps.shape[-1],
+                               dst_width / size[0], size).clamp(min=0)
+        return warped / warped.flatten(1).amax(dim=1).clamp(min=1e-6)[:, None, None]
 
     def _draw(self, keypoints: Tensor, weights: Tensor) -> Tuple[Tensor, Tensor]:
         """Target heatmaps (K, h, w) of keypoints (K, 2) with the model's codec,
