@@ -1,6 +1,7 @@
 """Results scripts: a tiny end-to-end run, upsert semantics, the table."""
 import json
 
+import matplotlib.image
 import pytest
 
 from tests.conftest import REPO_ROOT, load_script
@@ -383,3 +384,39 @@ def test_update_readme_tables_rewrites_paired_blocks():
     assert out.startswith('a\n<!-- pose-paired supervised PCK -->\n| split |')
     out = tool.update_paired(readme.replace('supervised PCK', 'ours_mt PCK'), 'pose', rows)
     assert '(no `ours_mt` rows with PCK yet)\n<!-- /pose-paired -->' in out
+
+
+def _plot_rows():
+    rows = []
+    for seed, (sup, ours) in enumerate([(36.0, 38.0), (31.0, 35.5), (34.0, 33.0)], start=1):
+        rows += [dict(method='supervised', split='10pct', seed=seed, PCK=sup, iters=1000),
+                 dict(method='ours_trs', split='10pct', seed=seed, PCK=ours, iters=1000)]
+    rows += [dict(method='supervised_full', split='100pct', seed=1, PCK=40.0, iters=1000),
+             dict(method='supervised', split='10pct', seed=1, PCK=1.0, iters=4),  # smoke run
+             dict(method='abmil', split='10pct', published='Ilse et al.', PCK=50.0)]
+    return rows
+
+
+def test_plot_results_draws_every_run_of_the_main_schedule(tmp_path):
+    plot = _tool('plot_results')
+    rows = _plot_rows() + [dict(method='ours_trs', split='10pct', seed=1, PCK=39.0,
+                                iters=1000, selection='val')]
+    runs, length = plot._runs(rows, 'PCK')
+    assert length == '1000 iters'
+    # Smoke runs of another length and published rows are left out; another
+    # checkpoint selection is its own column.
+    assert runs['10pct']['supervised'] == {1: 36.0, 2: 31.0, 3: 34.0}
+    assert runs['10pct']['ours_trs (val)'] == {1: 39.0}
+    assert 'abmil' not in runs['10pct'] and runs['100pct']['supervised_full'] == {1: 40.0}
+    out = plot.plot(rows, 'PCK', str(tmp_path / 'pose.png'), target_gain=5,
+                    methods=['supervised', 'ours_trs', 'supervised_full'])
+    image = matplotlib.image.imread(out)
+    assert image.ndim == 3 and image.shape[1] > image.shape[0] > 100
+
+
+def test_plot_results_names_the_keys_it_has_when_the_metric_is_missing(tmp_path):
+    path = tmp_path / 'pose.json'
+    path.write_text(json.dumps(_plot_rows()))
+    with pytest.raises(SystemExit, match=r"pose.json: no run has the metric 'mIoU'.*'PCK'"):
+        _tool('plot_results').main([str(path), '--metric', 'mIoU', '--out',
+                                    str(tmp_path / 'x.png')])

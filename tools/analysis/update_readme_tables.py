@@ -7,6 +7,8 @@ reference rows of ``docs/results/<family>_published.json`` where there is one.
 A run-by-run comparison sits between ``<!-- <family>-paired BASELINE METRIC -->``
 and ``<!-- /<family>-paired -->`` and is the output of ``results_table.py
 docs/results/<family>.json --paired BASELINE --metric METRIC``.
+The figures of ``FIGURES`` (``docs/images/<family>_results.png``, every run
+as a dot, by ``plot_results.py``) are redrawn from the same files.
 
     python tools/analysis/update_readme_tables.py
 """
@@ -15,8 +17,25 @@ import re
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import plot_results  # noqa: E402
 import results_table  # noqa: E402
 from results_common import ROOT  # noqa: E402
+
+#: family -> plot_results.plot keyword arguments (the issues' targets as gains).
+FIGURES = {
+    'detection': dict(metric='bbox_mAP', title='BCCD test bbox mAP, 10 % labels'),
+    'segmentation': dict(metric='mIoU', target_gain=4,
+                         title='CamVid test mIoU (target: supervised 1/8 + 4)'),
+    'pose': dict(metric='PCK', target_gain=5,
+                 methods=['supervised', 'ours_mt', 'ours_reviewer', 'ours_mlfl', 'ours_kpmix',
+                          'ours_trs', 'ours_trs_soft', 'supervised_full'],
+                 title='Bee pose test PCK@0.05 (target: supervised 10 % + 5)'),
+    'mil': dict(metric='accuracy', baseline='abmil',
+                methods=['abmil', 'abmil_gated', 'abmil (val_nll)', 'ours_abmil_aem',
+                         'ours_abmil_mhim', 'dsmil', 'ours_dsmil_aem', 'ours_dsmil_mhim',
+                         'transmil', 'ours_transmil_aem', 'ours_transmil_mhim'],
+                title='MIL 10-fold CV accuracy, mean over folds'),
+}
 
 
 def update(readme: str, family: str, table: str) -> str:
@@ -50,6 +69,9 @@ def main(argv=None) -> None:
         if not osp.isfile(results):
             continue
         rows = json.load(open(results))
+        if family in FIGURES:
+            plot_results.plot(rows, out=osp.join(ROOT, 'docs', 'images', f'{family}_results.png'),
+                              **FIGURES[family])
         readme = update_paired(readme, family, rows)
         if f'<!-- {family}-table -->' in readme:
             published = osp.join(ROOT, 'docs', 'results', f'{family}_published.json')
