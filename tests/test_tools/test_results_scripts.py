@@ -365,7 +365,7 @@ def test_paired_table_compares_each_seed_with_the_baseline_of_that_seed():
     lines = text.splitlines()
     assert '| 1/8 | 2000 | ours_fixed | 45.4 / 43.2 / 45.3 | -1.0 / +1.6 / -2.0 | -0.5 | 1/3 |' \
         in lines
-    assert '| 1/8 | 2000 | ours_cutmix_fp | 45.4 (seeds 3) | -1.9 | -1.9 | 0/1 |' in lines
+    assert '| 1/8 | 2000 | ours_cutmix_fp | 45.4 (seed 3) | -1.9 | -1.9 | 0/1 |' in lines
     assert '99.0' not in text and 'supervised_full' not in text
     import pytest
     with pytest.raises(KeyError, match="'abmil'"):

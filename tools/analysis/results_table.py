@@ -69,6 +69,11 @@ def table(rows: list) -> str:
     return '\n'.join(lines)
 
 
+def _seed_note(seeds: list) -> str:
+    """``(seed 1)`` or ``(seeds 1, 2, 3)``."""
+    return f'(seed{"s" if len(seeds) > 1 else ""} {", ".join(map(str, seeds))})'
+
+
 def paired(rows: list, baseline: str, metric: str) -> str:
     """Markdown table: per split and method, ``metric`` seed by seed, its
     difference from ``baseline`` on the same split and seed, the mean
@@ -92,7 +97,7 @@ def paired(rows: list, baseline: str, metric: str) -> str:
         base = runs[(length, split, baseline)]
         lines.append(f'| {split} | {length} | {baseline} | '
                      + ' / '.join(f'{base[s]:.{digits}f}' for s in sorted(base))
-                     + f' (seeds {", ".join(map(str, sorted(base)))}) | | | |')
+                     + f' {_seed_note(sorted(base))} | | | |')
         for (other, where, method), values in sorted(runs.items()):
             seeds = sorted(set(values) & set(base))
             if (other, where) != (length, split) or method == baseline or not seeds:
@@ -101,7 +106,7 @@ def paired(rows: list, baseline: str, metric: str) -> str:
             lines.append(
                 f'| {split} | {length} | {method} | '
                 + ' / '.join(f'{values[s]:.{digits}f}' for s in seeds)
-                + (f' (seeds {", ".join(map(str, seeds))})' if seeds != sorted(base) else '')
+                + (f' {_seed_note(seeds)}' if seeds != sorted(base) else '')
                 + ' | ' + ' / '.join(fmt(d) for d in diffs)
                 + f' | {fmt(round(statistics.mean(diffs), digits))}'
                 + f' | {sum(d > 0 for d in diffs)}/{len(diffs)} |')
