@@ -329,6 +329,30 @@ def test_pose_semi_runs_log_pseudo_keypoint_quality_from_hidden_truth():
     assert 'val_evaluator.1.ann_file=/data/bee/annotations/bee_pose_test.json' in options
 
 
+def test_pose_rows_gain_the_student_of_the_last_validation(tmp_path):
+    tool = _tool('pose_results')
+    log = ('Iter(val) [3/3]    teacher/PCK: 0.3000  student/PCK: 0.1000\n'
+           'Iter(val) [3/3]    teacher/PCK: 0.3742  teacher/coco/AP: 0.3375  PCK: 0.3742  '
+           'coco/AP: 0.3375  student/PCK: 0.3980  student/coco/AP: 0.3675\n')
+    assert tool.parse_member_metrics(log, 'student', tool.STUDENT_KEYS) == {
+        'student_PCK': 39.8, 'student_AP': 36.8}
+    assert tool.parse_member_metrics('no validation', 'student', tool.STUDENT_KEYS) == {}
+    # Rows written before the keys existed get them from their training logs;
+    # supervised rows and runs without a log stay as they are.
+    out = tmp_path / 'pose.json'
+    rows = [dict(method='ours_mt', split='30pct', seed=1, PCK=37.4, iters=1000),
+            dict(method='ours_trs', split='10pct', seed=2, PCK=31.2, iters=1000),
+            dict(method='supervised', split='30pct', seed=1, PCK=42.8, iters=1000)]
+    out.write_text(json.dumps(rows))
+    (tmp_path / 'ours_mt_30pct_seed1.train.log').write_text(log)
+    changed = tool.main(['--student-from-logs', '--out', str(out),
+                         '--work-root', str(tmp_path)])
+    assert [(r['method'], r['student_PCK']) for r in changed] == [('ours_mt', 39.8)]
+    after = {r['method']: r for r in json.load(open(out))}
+    assert after['ours_mt']['student_AP'] == 36.8 and after['ours_mt']['PCK'] == 37.4
+    assert 'student_PCK' not in after['ours_trs'] and 'student_PCK' not in after['supervised']
+
+
 def test_table_prints_published_rows_as_published():
     rows = [dict(method='abmil', split='musk1', seed=s, accuracy=v, epochs=40)
             for s, v in ((1, 0.88), (2, 0.86))]

@@ -33,13 +33,15 @@ Examples::
 README table.
 """
 import argparse
+import json
 import os.path as osp
 import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from results_common import (MACHINE, ROOT, parse_pseudo_quality, run_all,  # noqa: E402
-                            split_config, test, train, train_log)
+from results_common import (MACHINE, ROOT, abs_work_dir, parse_member_metrics,  # noqa: E402
+                            parse_pseudo_quality, run_all, split_config, test, train,
+                            train_log, upsert)
 
 SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'
 #: method -> (config of the 10pct split, kind); kind decides how the split is
@@ -56,6 +58,8 @@ METHODS: Dict[str, tuple] = {
     'ours_trs_soft': (SEMI.format('trs-soft'), 'semi'),
 }
 SPLITS = ('10pct', '30pct')
+#: row key -> metric of the student in the training log's last validation
+STUDENT_KEYS = {'student_PCK': 'PCK', 'student_AP': 'coco/AP'}
 
 
 def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) -> List[str]:
@@ -103,10 +107,39 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
     test_options = data_options(data_root.rstrip('/') + '/') if data_root else []
     metrics = test(config, checkpoint, work_dir, what, test_options)
     iters = max_iters or int(checkpoint.rsplit('iter_', 1)[1].split('.')[0])
-    quality = parse_pseudo_quality(train_log(work_dir)) if kind == 'semi' else {}
+    quality = {}
+    if kind == 'semi':
+        # The rows report the teacher (predict_on='teacher'); the student of
+        # the same checkpoint, from the last validation in the training log,
+        # shows how far the EMA teacher lags behind.
+        log = train_log(work_dir)
+        quality = {**parse_pseudo_quality(log),
+                   **parse_member_metrics(log, 'student', STUDENT_KEYS)}
     return dict(method=method, split='100pct' if kind == 'full' else split, seed=seed,
                 PCK=round(100 * metrics['PCK'], 1), AP=round(100 * metrics['coco/AP'], 1),
                 iters=iters, config=config, machine=MACHINE, **quality)
+
+
+def add_student_metrics(out: str, work_root: str) -> List[dict]:
+    """Add ``student_PCK`` / ``student_AP`` to the semi-supervised rows of
+    ``out`` that lack them, from the training log of each run under
+    ``work_root`` (rows written before the keys existed); return the rows changed."""
+    with open(out) as f:
+        rows = json.load(f)
+    changed = []
+    for row in rows:
+        if METHODS.get(row['method'], ('', ''))[1] != 'semi' or 'student_PCK' in row:
+            continue
+        work_dir = osp.join(work_root, f'{row["method"]}_{row["split"]}_seed{row["seed"]}')
+        if not osp.isfile(abs_work_dir(work_dir) + '.train.log'):
+            print(f'   no training log for {work_dir}; row left as it is')
+            continue
+        row.update(parse_member_metrics(train_log(work_dir), 'student', STUDENT_KEYS))
+        changed.append(row)
+    for row in changed:
+        upsert(out, row)
+    print(f'   student metrics added to {len(changed)} rows of {out}')
+    return changed
 
 
 def main(argv=None) -> List[dict]:
@@ -120,7 +153,12 @@ def main(argv=None) -> List[dict]:
                         help='bee pose folder (default: the configs\' data/bee_pose)')
     parser.add_argument('--max-iters', type=int, default=None,
                         help='shorten training (pipeline checks only; not a result)')
+    parser.add_argument('--student-from-logs', action='store_true',
+                        help='train nothing: add the student metrics to the semi-supervised '
+                        'rows of --out from their training logs under --work-root')
     args = parser.parse_args(argv)
+    if args.student_from_logs:
+        return add_student_metrics(args.out, args.work_root)
     full = [m for m, (_, kind) in METHODS.items() if kind == 'full']
     return run_all(args.methods, args.splits, args.seeds,
                    lambda m, split, seed: run(m, split, seed, args.work_root, args.max_iters,

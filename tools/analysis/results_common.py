@@ -99,6 +99,30 @@ def parse_pseudo_quality(log: str, last: int = 3) -> Dict[str, float]:
     return out
 
 
+def parse_member_metrics(log: str, member: str, keys: Dict[str, str]) -> Dict[str, float]:
+    """Metrics of one member of a teacher-student model (``teacher`` or
+    ``student``) from the last validation line of a training log
+    (see ``TeacherStudentValLoop``), in points.
+
+    Args:
+        log (str): Text of the training log.
+        member (str): Metric prefix to read.
+        keys (dict): Row key -> metric name, e.g. ``{'student_PCK': 'PCK'}``.
+
+    Returns:
+        dict: The row keys found, each rounded to 0.1 point.
+    """
+    lines = re.findall(r'Iter\(val\).*', log)
+    if not lines:
+        return {}
+    out = {}
+    for key, metric in keys.items():
+        match = re.search(rf'\s{member}/{re.escape(metric)}: ([-\d.]+)', lines[-1])
+        if match:
+            out[key] = round(100 * float(match.group(1)), 1)
+    return out
+
+
 def parse_metrics(output: str, empty: Optional[Dict[str, float]] = None) -> Dict[str, float]:
     """Metrics from the summary line that tools/test.py prints.
 
