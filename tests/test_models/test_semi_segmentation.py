@@ -119,10 +119,15 @@ def test_recalibrate_bn_tool_validates_before_and_after(tmp_path):
     assert set(results) == {'before', 'after'}
     assert 0.0 <= results['after']['mIoU'] <= 100.0
     state = torch.load(out, map_location='cpu', weights_only=False)['state_dict']
-    key = next(k for k in state if k.startswith('teacher.') and k.endswith('running_mean'))
-    # New statistics, given to teacher and student alike.
-    assert not torch.equal(state[key], saved[key])
-    assert torch.equal(state[key], state[key.replace('teacher.', 'student.', 1)])
+    keys = [k for k in state if k.startswith('teacher.') and k.endswith('running_var')]
+    assert any('decode_head' in k for k in keys)
+    # New statistics in every batch norm, the decode head's included (none
+    # left at the reset value of 1), each member's for its own weights.
+    for key in keys:
+        assert not torch.equal(state[key], saved[key]), key
+        assert not torch.all(state[key] == 1.0), key
+    assert any(not torch.equal(state[k], state[k.replace('teacher.', 'student.', 1)])
+               for k in keys)
 
 
 @pytest.mark.parametrize('config', sorted(

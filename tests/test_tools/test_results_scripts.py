@@ -317,6 +317,18 @@ def test_pose_results_pipeline_on_real_bee_images(tmp_path):
     assert row['config'] == 'configs/topdown_heatmap/td-hm_effl0_1xb8-1k_bee-30pct.py'
     log = (tmp_path / 'work' / 'supervised_30pct_seed2.train.log').read_text()
     assert 'bee_pose_train.30pct.seed2.labeled.json' in log
+    # Precise BN of the saved checkpoint: new keys, the trained numbers kept;
+    # a row whose checkpoint is gone is left as it is.
+    gone = dict(row, method='supervised_full', split='100pct')
+    _tool('results_common').upsert(str(out), gone)
+    changed = _tool('pose_results').main(
+        ['--precise-bn', '2', '--data-root', str(tmp_path / 'bee'), '--out', str(out),
+         '--work-root', str(tmp_path / 'work')])
+    assert [r['method'] for r in changed] == ['supervised']
+    after = {r['method']: r for r in json.load(open(out))}
+    assert 0.0 <= after['supervised']['precise_bn_PCK'] <= 100.0
+    assert after['supervised']['PCK'] == row['PCK']
+    assert 'precise_bn_PCK' not in after['supervised_full']
 
 
 def test_pose_semi_runs_log_pseudo_keypoint_quality_from_hidden_truth():

@@ -29,6 +29,12 @@ Examples::
     python tools/analysis/pose_results.py --methods ours_trs --seeds 1 --max-iters 4 \\
         --out /tmp/smoke.json          # a quick check of the pipeline, not a result
 
+``--precise-bn 40`` trains nothing: it re-estimates the batch-norm statistics
+of each row's saved checkpoint on 40 labeled training batches
+(``tools/analysis/recalibrate_bn.py``), tests again and adds
+``precise_bn_PCK`` / ``precise_bn_AP`` (and ``precise_bn_student_PCK``) to the
+row; ``PCK`` and ``AP`` stay the numbers of the checkpoint as trained.
+
 ``python tools/analysis/results_table.py docs/results/pose.json`` prints the
 README table.
 """
@@ -40,8 +46,8 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from results_common import (MACHINE, ROOT, abs_work_dir, parse_member_metrics,  # noqa: E402
-                            parse_pseudo_quality, run_all, split_config, test, train,
-                            train_log, upsert)
+                            parse_pseudo_quality, run_all, run_script, split_config, test,
+                            train, train_log, upsert)
 
 SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'
 #: method -> (config of the 10pct split, kind); kind decides how the split is
@@ -60,6 +66,9 @@ METHODS: Dict[str, tuple] = {
 SPLITS = ('10pct', '30pct')
 #: row key -> metric of the student in the training log's last validation
 STUDENT_KEYS = {'student_PCK': 'PCK', 'student_AP': 'coco/AP'}
+#: row key -> metric after re-estimating the batch-norm statistics of the
+#: saved checkpoint (``--precise-bn``); the teacher for semi-supervised rows
+PRECISE_BN_KEYS = {'precise_bn_PCK': 'PCK', 'precise_bn_AP': 'coco/AP'}
 
 
 def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) -> List[str]:
@@ -142,6 +151,59 @@ def add_student_metrics(out: str, work_root: str) -> List[dict]:
     return changed
 
 
+def precise_bn_metrics(row: dict, work_root: str, batches: int,
+                       data_root: Optional[str] = None) -> Optional[dict]:
+    """Metrics of the last checkpoint of ``row``'s run after re-estimating its
+    batch-norm statistics on ``batches`` batches of labeled training views
+    (``tools/analysis/recalibrate_bn.py --branches sup``: the views the
+    running statistics came from during training), validated on the test
+    images; None when the checkpoint is gone. Semi-supervised rows also get
+    ``precise_bn_student_PCK``."""
+    kind = METHODS[row['method']][1]
+    name = f'{row["method"]}_{"full" if kind == "full" else row["split"]}_seed{row["seed"]}'
+    work_dir = osp.join(abs_work_dir(work_root), name)
+    checkpoint = osp.join(work_dir, f'iter_{row["iters"]}.pth')
+    if not osp.isfile(checkpoint):
+        return None
+    result = osp.join(work_dir, 'precise_bn.json')
+    args = [row['config'], checkpoint, '--skip-before', '--batches', str(batches),
+            '--json', result, '--work-dir', osp.join(work_dir, 'precise_bn')]
+    if kind == 'semi':
+        args += ['--branches', 'sup']
+    options = split_options(kind, row['split'], row['seed'], data_root)
+    run_script('tools/analysis/recalibrate_bn.py', args + ['--cfg-options', *options],
+               f'precise BN of {name}')
+    with open(result) as f:
+        after = json.load(f)['after']
+    out = {key: round(100 * after[metric], 1) for key, metric in PRECISE_BN_KEYS.items()}
+    if kind == 'semi':
+        out['precise_bn_student_PCK'] = round(100 * after['student/PCK'], 1)
+    return out
+
+
+def add_precise_bn(out: str, work_root: str, batches: int,
+                   data_root: Optional[str] = None) -> List[dict]:
+    """Add :data:`PRECISE_BN_KEYS` to the rows of ``out`` that lack them and
+    whose checkpoint is still under ``work_root``; return the rows changed."""
+    with open(out) as f:
+        rows = json.load(f)
+    changed = []
+    for row in rows:
+        if row['method'] not in METHODS or 'precise_bn_PCK' in row:
+            continue
+        metrics = precise_bn_metrics(row, work_root, batches, data_root)
+        what = f'{row["method"]} {row["split"]} seed {row["seed"]}'
+        if metrics is None:
+            print(f'   {what}: no checkpoint under {work_root}; row left as it is', flush=True)
+            continue
+        row.update(metrics)
+        upsert(out, row)
+        changed.append(row)
+        print(f'   {what}: PCK {row["PCK"]} -> {row["precise_bn_PCK"]} with precise BN',
+              flush=True)
+    return changed
+
+
 def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
@@ -156,7 +218,13 @@ def main(argv=None) -> List[dict]:
     parser.add_argument('--student-from-logs', action='store_true',
                         help='train nothing: add the student metrics to the semi-supervised '
                         'rows of --out from their training logs under --work-root')
+    parser.add_argument('--precise-bn', type=int, metavar='BATCHES',
+                        help='train nothing: re-estimate the batch norms of each row\'s last '
+                        'checkpoint under --work-root on this many labeled training batches, '
+                        'test again and add precise_bn_* keys to the row')
     args = parser.parse_args(argv)
+    if args.precise_bn:
+        return add_precise_bn(args.out, args.work_root, args.precise_bn, args.data_root)
     if args.student_from_logs:
         return add_student_metrics(args.out, args.work_root)
     full = [m for m, (_, kind) in METHODS.items() if kind == 'full']

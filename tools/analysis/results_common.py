@@ -138,18 +138,24 @@ def parse_metrics(output: str, empty: Optional[Dict[str, float]] = None) -> Dict
     return {k: float(v) for k, v in pairs}
 
 
+def run_script(script: str, args: Sequence[str], what: str) -> str:
+    """Run ``script`` (relative to the repository) with this Python; return
+    its stdout, or raise with the end of its stderr naming ``what``."""
+    proc = subprocess.run([sys.executable, osp.join(ROOT, script), *args], cwd=ROOT,
+                          env=_env(), capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f'{what} failed:\n{proc.stderr[-3000:]}')
+    return proc.stdout
+
+
 def test(config: str, checkpoint: str, work_dir: str, what: str,
          options: Sequence[str] = (), empty: Optional[Dict[str, float]] = None
          ) -> Dict[str, float]:
     """Evaluate ``checkpoint`` with tools/test.py; return its metrics."""
-    args = [sys.executable, osp.join(ROOT, 'tools', 'test.py'), config, checkpoint,
-            '--work-dir', osp.join(abs_work_dir(work_dir), 'test')]
+    args = [config, checkpoint, '--work-dir', osp.join(abs_work_dir(work_dir), 'test')]
     if options:
         args += ['--cfg-options', *options]
-    proc = subprocess.run(args, cwd=ROOT, env=_env(), capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f'testing {what} failed:\n{proc.stderr[-3000:]}')
-    return parse_metrics(proc.stdout, empty)
+    return parse_metrics(run_script('tools/test.py', args, f'testing {what}'), empty)
 
 
 def upsert(path: str, row: dict, key: Sequence[str] = ('method', 'split', 'seed', 'iters')
