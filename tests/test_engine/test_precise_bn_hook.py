@@ -145,3 +145,31 @@ def test_hook_saves_the_teachers_precise_statistics_and_leaves_training_alone(tm
     assert torch.allclose(saved['teacher.net.1.running_mean'], out.mean(0), atol=1e-5)
     assert not torch.allclose(saved['teacher.net.1.running_mean'],
                               saved['student.net.1.running_mean'], atol=1e-3)
+
+
+def test_epoch_based_training_re_estimates_after_validating_epochs(tmp_path):
+    runner = Runner(
+        model=ToyTeacherStudent(), work_dir=str(tmp_path),
+        train_dataloader=dict(dataset=_Data(), batch_size=4, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=False)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        train_cfg=dict(by_epoch=True, max_epochs=3, val_interval=2),
+        custom_hooks=[dict(type='TeacherEMAHook', momentum=0.5), dict(
+            type='PreciseBNHook', num_batches=2, members=['teacher'],
+            dataloader=dict(batch_size=4, num_workers=0,
+                            sampler=dict(type='DefaultSampler', shuffle=False)))],
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
+        experiment_name='pbn_epochs', default_scope='ssl_dense')
+    runner.train()
+    log = open(next(tmp_path.glob('*/*.log'))).read()
+    # Epoch 2 (val_interval) and epoch 3 (the last), not epoch 1.
+    assert 'after epoch 2' in log and 'after epoch 3' in log and 'after epoch 1' not in log
+    for epoch, precise in ((1, False), (3, True)):
+        saved = torch.load(tmp_path / f'epoch_{epoch}.pth', weights_only=False)['state_dict']
+        teacher = copy.deepcopy(runner.model.teacher)
+        teacher.load_state_dict({k[len('teacher.'):]: v for k, v in saved.items()
+                                 if k.startswith('teacher.')})
+        with torch.no_grad():
+            expected = teacher.net[0](torch.arange(8.0).unsqueeze(1)).mean(0)
+        assert torch.allclose(saved['teacher.net.1.running_mean'], expected,
+                              atol=1e-5) == precise

@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Iterator, List, Optional, Sequence
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import EpochBasedTrainLoop
 from mmengine.utils import ProgressBar
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -206,9 +207,9 @@ def _endless(loader: DataLoader) -> Iterator:
 class PreciseBNHook(Hook):
     """Re-estimate batch-norm statistics before validation and saving.
 
-    Runs after the training iterations at which the train loop validates
-    (every ``val_interval`` and the last one) or, with ``interval``, every
-    that many iterations and the last one. It runs after
+    Runs after the training iterations (epochs, for an epoch-based loop) at
+    which the train loop validates (every ``val_interval`` and the last one)
+    or, with ``interval``, every that many and the last one. It runs after
     :class:`TeacherEMAHook` has updated the teacher and before
     ``CheckpointHook`` saves, so the checkpoint of that iteration holds the
     re-estimated statistics and ``tools/test.py`` reproduces the validation.
@@ -231,8 +232,9 @@ class PreciseBNHook(Hook):
             (default: the model's labeled and weak branches).
         members (sequence of str, optional): Members of a teacher-student
             model to re-estimate. Defaults to both.
-        interval (int, optional): Re-estimate every this many iterations
-            (and at the last). Defaults to the train loop's ``val_interval``.
+        interval (int, optional): Re-estimate every this many iterations or
+            epochs (and at the last). Defaults to the train loop's
+            ``val_interval``.
         num_workers (int, optional): Workers of the separate loader
             (default: those of the training loader).
         dataloader (dict, optional): Config of the separate loader; its
@@ -261,9 +263,11 @@ class PreciseBNHook(Hook):
         self.dataloader = dataloader
         self._stream: Optional[Iterator] = None
 
-    def _due(self, runner) -> bool:
-        done = runner.iter + 1
-        if done >= runner.max_iters:
+    def _due(self, runner, done: int, last: int) -> bool:
+        """Whether ``done`` (iterations, or epochs for an epoch-based loop)
+        calls for re-estimation: the last one, every ``interval``, or where
+        the train loop validates."""
+        if done >= last:
             return True
         interval = self.interval or getattr(runner.train_loop, 'val_interval', None)
         begin = 1 if self.interval else getattr(runner.train_loop, 'val_begin', 1)
@@ -275,11 +279,18 @@ class PreciseBNHook(Hook):
         return self._stream
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if not self._due(runner):
-            return
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop) and \
+                self._due(runner, runner.iter + 1, runner.max_iters):
+            self._run(runner, f'iteration {runner.iter + 1}')
+
+    def after_train_epoch(self, runner) -> None:
+        if isinstance(runner.train_loop, EpochBasedTrainLoop) and \
+                self._due(runner, runner.epoch + 1, runner.max_epochs):
+            self._run(runner, f'epoch {runner.epoch + 1}')
+
+    def _run(self, runner, when: str) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         done = precise_bn(model, self._batches(runner), self.num_batches, self.branches,
                           self.members)
         runner.logger.info(f'precise BN: re-estimated the batch norms of {", ".join(done)} '
-                           f'on {self.num_batches} training batches at iteration '
-                           f'{runner.iter + 1}')
+                           f'on {self.num_batches} training batches after {when}')
