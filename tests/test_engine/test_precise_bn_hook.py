@@ -53,6 +53,34 @@ def test_a_batch_norm_no_view_reaches_keeps_its_statistics():
     assert not torch.all(net[1].running_mean == 0.0)
 
 
+class _FrozenFirst(nn.Sequential):
+    """Like a backbone with norm_eval=True: train() keeps the first BN in eval mode."""
+
+    def train(self, mode=True):
+        super().train(mode)
+        self[1].eval()
+        return self
+
+
+def test_frozen_batch_norms_keep_their_statistics_and_an_error_loses_nothing():
+    torch.manual_seed(0)
+    net = _FrozenFirst(*_net())
+    net[1].running_mean.fill_(7.0)
+    count = recompute_bn_stats(net, [(torch.randn(4, 3),)], lambda x: net(x))
+    assert count == 1
+    assert torch.all(net[1].running_mean == 7.0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+
+    def views():
+        yield (torch.randn(4, 3),)
+        raise OSError('image 17 is unreadable')
+
+    with pytest.raises(OSError, match='image 17'):
+        recompute_bn_stats(net, views(), lambda x: net(x))
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    assert net[4].momentum == 0.1
+
+
 class _Views(BaseModel):
     def forward(self, inputs, data_samples=None, mode='tensor'):
         return inputs

@@ -42,7 +42,7 @@ import argparse
 import json
 import os.path as osp
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from results_common import (MACHINE, ROOT, abs_work_dir, parse_member_metrics,  # noqa: E402
@@ -181,15 +181,25 @@ def precise_bn_metrics(row: dict, work_root: str, batches: int,
     return out
 
 
-def add_precise_bn(out: str, work_root: str, batches: int,
-                   data_root: Optional[str] = None) -> List[dict]:
-    """Add :data:`PRECISE_BN_KEYS` to the rows of ``out`` that lack them and
-    whose checkpoint is still under ``work_root``; return the rows changed."""
+def add_precise_bn(out: str, work_root: str, batches: int, data_root: Optional[str] = None,
+                   methods: Sequence[str] = tuple(METHODS), splits: Sequence[str] = SPLITS,
+                   seeds: Sequence[int] = (1, 2, 3)) -> List[dict]:
+    """Add :data:`PRECISE_BN_KEYS` to the rows of ``out`` (of ``methods``,
+    ``splits`` and ``seeds``, in that order; all-label rows count for every
+    split) that lack them and whose checkpoint is still under ``work_root``;
+    return the rows changed."""
     with open(out) as f:
         rows = json.load(f)
+
+    def order(row):
+        split = -1 if row['split'] == '100pct' else list(splits).index(row['split'])
+        return split, list(methods).index(row['method']), row['seed']
+
+    rows = sorted((r for r in rows if r['method'] in methods and r['seed'] in seeds
+                   and (r['split'] in splits or r['split'] == '100pct')), key=order)
     changed = []
     for row in rows:
-        if row['method'] not in METHODS or 'precise_bn_PCK' in row:
+        if 'precise_bn_PCK' in row:
             continue
         metrics = precise_bn_metrics(row, work_root, batches, data_root)
         what = f'{row["method"]} {row["split"]} seed {row["seed"]}'
@@ -224,7 +234,8 @@ def main(argv=None) -> List[dict]:
                         'test again and add precise_bn_* keys to the row')
     args = parser.parse_args(argv)
     if args.precise_bn:
-        return add_precise_bn(args.out, args.work_root, args.precise_bn, args.data_root)
+        return add_precise_bn(args.out, args.work_root, args.precise_bn, args.data_root,
+                              args.methods, args.splits, args.seeds)
     if args.student_from_logs:
         return add_student_metrics(args.out, args.work_root)
     full = [m for m, (_, kind) in METHODS.items() if kind == 'full']

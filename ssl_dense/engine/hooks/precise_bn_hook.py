@@ -32,8 +32,10 @@ def recompute_bn_stats(module: nn.Module, views: Iterable[tuple],
 
     Only the batch norms run in training mode while the views pass through
     ``forward``, so dropout and drop-path stay off; weights do not change.
-    A batch norm that no view reaches keeps its statistics. The module's
-    training flags are restored afterwards.
+    Batch norms that ``module.train()`` leaves in eval mode (frozen, e.g.
+    ``norm_eval=True``) and those no view reaches keep their statistics; if
+    ``forward`` raises, every batch norm gets its old statistics back. The
+    module's training flags are restored afterwards.
 
     Args:
         module (nn.Module): Model whose batch norms are re-estimated.
@@ -45,14 +47,17 @@ def recompute_bn_stats(module: nn.Module, views: Iterable[tuple],
     Returns:
         int: How many batch norms were re-estimated.
     """
-    norms = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
-    if not norms:
-        return 0
     modes = {m: m.training for m in module.modules()}
+    # The model's own train() decides which norms learn statistics: a
+    # backbone with norm_eval=True keeps its frozen ones in eval mode.
+    module.train()
+    norms = [m for m in module.modules()
+             if isinstance(m, _BatchNorm) and m.track_running_stats and m.training]
     saved = [(m.momentum, m.running_mean.clone(), m.running_var.clone(),
               m.num_batches_tracked.clone()) for m in norms]
     reached = set()
     handles = [m.register_forward_pre_hook(lambda mod, _: reached.add(mod)) for m in norms]
+    finished = False
     try:
         module.eval()
         for m in norms:
@@ -62,12 +67,13 @@ def recompute_bn_stats(module: nn.Module, views: Iterable[tuple],
         with torch.no_grad():
             for args in views:
                 forward(*args)
+        finished = True
     finally:
         for h in handles:
             h.remove()
         for m, (momentum, mean, var, count) in zip(norms, saved):
             m.momentum = momentum
-            if m not in reached:
+            if m not in reached or not finished:  # an error loses nothing
                 m.running_mean.copy_(mean)
                 m.running_var.copy_(var)
                 m.num_batches_tracked.copy_(count)
