@@ -171,8 +171,9 @@ def precise_bn_metrics(row: dict, work_root: str, batches: int,
     if kind == 'semi':
         args += ['--branches', 'sup']
     options = split_options(kind, row['split'], row['seed'], data_root)
-    run_script('tools/analysis/recalibrate_bn.py', args + ['--cfg-options', *options],
-               f'precise BN of {name}')
+    if options:
+        args += ['--cfg-options', *options]
+    run_script('tools/analysis/recalibrate_bn.py', args, f'precise BN of {name}')
     with open(result) as f:
         after = json.load(f)['after']
     out = {key: round(100 * after[metric], 1) for key, metric in PRECISE_BN_KEYS.items()}
