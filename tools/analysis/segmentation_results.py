@@ -39,6 +39,7 @@ METHODS: Dict[str, tuple] = {
     'ours_cutmix_fp': (SEMI.format('-cutmix-fp'), 'semi'),
     'ours_u2pl': (SEMI.format('-u2pl'), 'semi'),
     'ours_corrmatch': (SEMI.format('-corrmatch'), 'semi'),
+    'ours_cb': (SEMI.format('-cb'), 'semi'),
 }
 SPLITS = {'1/8': '1-8', '1/4': '1-4'}
 

@@ -245,7 +245,8 @@ class SegmentationAdapter(BaseTaskAdapter):
         if self.pseudo_pixel_sampler is None:
             yield
             return
-        heads = [getattr(student, name) for name in ('decode_head', 'auxiliary_head')]
+        # An EncoderDecoder without an auxiliary head has no such attribute.
+        heads = [getattr(student, name, None) for name in ('decode_head', 'auxiliary_head')]
         heads = [h for head in heads if head is not None
                  for h in (head if isinstance(head, nn.ModuleList) else [head])]
         saved = [getattr(h, 'sampler', None) for h in heads]
