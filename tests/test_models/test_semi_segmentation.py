@@ -1,6 +1,7 @@
 """Semi-supervised segmentation end to end: TeacherStudent around an mmseg
 EncoderDecoder on real CamVid images (the 6-image fixture)."""
 import glob
+import json
 import os.path as osp
 import re
 
@@ -137,8 +138,11 @@ def test_recalibrate_bn_tool_validates_before_and_after(tmp_path):
     out = tmp_path / 'recal.pth'
     results = load_script('tools/analysis/recalibrate_bn.py').main(
         [str(config), str(tmp_path / 'work' / 'iter_2.pth'), '--batches', '2',
-         '--out', str(out), '--work-dir', str(tmp_path / 'recal')])
+         '--out', str(out), '--work-dir', str(tmp_path / 'recal'),
+         '--json', str(tmp_path / 'recal.json')])
     assert set(results) == {'before', 'after'}
+    written = json.loads((tmp_path / 'recal.json').read_text())
+    assert written['after']['mIoU'] == pytest.approx(float(results['after']['mIoU']))
     assert 0.0 <= results['after']['mIoU'] <= 100.0
     state = torch.load(out, map_location='cpu', weights_only=False)['state_dict']
     keys = [k for k in state if k.startswith('teacher.') and k.endswith('running_var')]

@@ -89,7 +89,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         print(f'saved {args.out}')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(results, f, indent=1)
+            # mmseg's metrics are numpy scalars, which json cannot write.
+            json.dump(results, f, indent=1, default=float)
     return results
 
 
