@@ -76,12 +76,15 @@ def test_cutmix_and_feature_perturbation_branch(tmp_path):
 
 
 @pytest.mark.parametrize('config', sorted(
-    osp.relpath(p, REPO_ROOT) for p in glob.glob(f'{REPO_ROOT}/configs/mean_teacher_seg/*.py')))
+    osp.relpath(p, REPO_ROOT)
+    for p in glob.glob(f'{REPO_ROOT}/configs/mean_teacher_seg/*semi-1-8-camvid.py')
+    if osp.relpath(p, REPO_ROOT) != SEMI_SEG))
 def test_every_camvid_semi_config_trains_past_burn_in(tmp_path, config):
     # Each shipped variant (threshold policy, CutMix, feature perturbation,
     # class-balanced pixel weights) computes its unsupervised loss on real
     # images (thresholds start at 0 here, see _cfg, so that every branch of
-    # the loss runs).
+    # the loss runs). The plain config is trained by the first test; the 1/4
+    # configs differ from their 1/8 twins only in the split files.
     cfg = _cfg(tmp_path, max_iters=2, config=config)
     runner = Runner.from_cfg(cfg)
     runner.train()
