@@ -272,6 +272,39 @@ def test_mil_results_val_selection_tests_the_best_validation_epoch(tmp_path):
     assert mhim.model.teacher_init == str(best[0])
 
 
+def test_mil_selected_variant_is_chosen_on_validation_bags_only(tmp_path, monkeypatch):
+    """ours_dsmil_select: every candidate trains on the -val10 folds and is
+    validated on the held-out training bags; the lowest pooled validation NLL
+    wins and its ordinary row (whole training folds) is the selected row. A
+    second call reuses the cached validation runs and the row in the file."""
+    from mmengine.config import Config
+    tool = _tool('mil_results')
+    out = tmp_path / 'mil.json'
+    args = ['--methods', 'ours_dsmil_select', '--datasets', 'musk1', '--seeds', '1',
+            '--folds', '1', '--epochs', '1', '--out', str(out),
+            '--work-root', str(tmp_path / 'work')]
+    row = tool.main(args)[0]
+    candidates = row['candidates']
+    assert set(candidates) == set(tool.SELECTED['ours_dsmil_select'])
+    assert row['chosen'] == min(candidates, key=lambda c: candidates[c]['val_nll'])
+    saved = {r['method']: r for r in json.load(open(out))}
+    assert saved['ours_dsmil_select'] == row
+    assert row['accuracy'] == saved[row['chosen']]['accuracy']
+    assert 'selection' not in saved[row['chosen']]  # tested like every table row
+    # Validation runs: 90 % of the training bags, validated on the other 10 %.
+    cfg = Config.fromfile(str(tmp_path / 'work' / 'ours_dsmil_aem_lam0.5_musk1_seed1' /
+                              'fold0_val_last' / 'dsmil-aem_musk1-10fold.py'))
+    assert cfg.train_dataloader.dataset.split_file.endswith('seed1-val10/fold{fold}.csv')
+    assert cfg.val_dataloader.dataset.split == 'val'
+    assert cfg.test_dataloader.dataset.split == 'test'
+    assert cfg.model.aem.loss_weight == 0.5
+    # Nothing is trained again.
+    monkeypatch.setattr(tool, 'run', lambda *a, **k: pytest.fail('trained again'))
+    assert tool.main(args)[0] == row
+    text = _tool('results_table').table([row])
+    assert '| ours_dsmil_select | musk1 |' in text and 'candidates' not in text
+
+
 def test_mil_mhim_init_starts_the_teacher_from_the_baseline_fold(tmp_path):
     tool = _tool('mil_results')
     args = ['--datasets', 'musk1', '--seeds', '1', '--folds', '1', '--epochs', '1',

@@ -20,6 +20,16 @@ held out (``data/mil/splits/<dataset>/seed<S>-val10``, the same test bags as
 validation NLL is tested. Rows of ``val_nll`` carry ``"selection":
 "val_nll"``.
 
+``ours_dsmil_select`` is a variant chosen without reading test bags (nested
+cross-validation): for each dataset and split seed, every candidate of
+``SELECTED`` trains on the ``seed<S>-val10`` folds (90 % of each fold's
+training bags, last epoch) and is validated on the held-out 10 %; the
+candidate with the lowest validation NLL pooled over the 10 folds (about as
+many validation bags as the dataset has) is chosen, and its ordinary row
+(whole training folds, last epoch, the test folds) is the selected row. The
+row names the choice (``chosen``) and every candidate's validation NLL and
+accuracy (``candidates``); the validation runs are cached in the work root.
+
 Examples::
 
     python tools/analysis/mil_results.py --datasets musk1 --methods abmil abmil_gated
@@ -31,7 +41,9 @@ README table (mean +- std over seeds of the 10-fold means).
 """
 import argparse
 import glob
+import json
 import logging
+import os
 import os.path as osp
 import statistics
 import sys
@@ -63,13 +75,25 @@ for _model in ('transmil', 'dsmil'):
 for _model in ('abmil', 'transmil', 'dsmil'):
     METHODS[f'ours_{_model}_mhim_init'] = METHODS[f'ours_{_model}_mhim']
 TEACHER_INIT = {f'ours_{m}_mhim_init': m for m in ('abmil', 'transmil', 'dsmil')}
+#: Hyper-parameter variants of a method: name -> config overrides (its config
+#: is the method's with these applied; the rows carry them as ``overrides``).
+OVERRIDES: Dict[str, dict] = {}
+for _lam in ('0.01', '0.5'):
+    METHODS[f'ours_dsmil_aem_lam{_lam}'] = METHODS['ours_dsmil_aem']
+    OVERRIDES[f'ours_dsmil_aem_lam{_lam}'] = {'model.aem.loss_weight': float(_lam)}
+#: Variants chosen per (dataset, split seed) among candidates by validation
+#: NLL on held-out training bags (see the module docstring).
+SELECTED: Dict[str, List[str]] = {
+    'ours_dsmil_select': ['ours_dsmil_aem_lam0.01', 'ours_dsmil_aem', 'ours_dsmil_aem_lam0.5',
+                          'ours_dsmil_mhim'],
+}
 #: dataset -> (data file, features per instance, clip of standardised values;
 #: see configs/_base_/datasets/mil_*.py)
 DATASETS = {'musk1': ('musk1.csv.gz', 166, None), 'musk2': ('musk2.csv.gz', 166, None),
             'elephant': ('elephant.csv.gz', 230, 10.0)}
 FOLDS = 10
 #: checkpoint selection -> split directory suffix (see the module docstring)
-SELECTIONS = {'last': '', 'val_nll': '-val10'}
+SELECTIONS = {'last': '', 'val_nll': '-val10', 'val_last': '-val10'}
 
 
 def fold_work_dir(work_root: str, method: str, dataset: str, seed: int, fold: int) -> str:
@@ -81,6 +105,7 @@ def fold_config(method: str, dataset: str, seed: int, fold: int, work_dir: str,
                 selection: str = 'last') -> Config:
     """The config of ``method`` on ``dataset``, fold ``fold`` of split seed ``seed``."""
     cfg = Config.fromfile(osp.join(ROOT, METHODS[method]))
+    cfg.merge_from_dict(OVERRIDES.get(method, {}))
     if method in TEACHER_INIT:
         base_dir = fold_work_dir(work_root, TEACHER_INIT[method], dataset, seed, fold)
         if selection != 'last':
@@ -117,7 +142,10 @@ def fold_config(method: str, dataset: str, seed: int, fold: int, work_dir: str,
         cfg.train_cfg.val_interval = 1
         cfg.default_hooks.checkpoint.update(save_best='bag/nll', rule='less')
     else:
-        # Test once at the end (below), no validation during training.
+        # Test once at the end (below), no validation during training
+        # (`val_last`: validated once after training, on the held-out bags).
+        if selection == 'val_last':
+            cfg.val_dataloader.dataset.split = 'val'
         cfg.train_cfg.val_interval = cfg.train_cfg.max_epochs + 1
     cfg.randomness = dict(seed=seed)
     cfg.work_dir = work_dir
@@ -129,7 +157,7 @@ def fold_config(method: str, dataset: str, seed: int, fold: int, work_dir: str,
 def run(method: str, dataset: str, seed: int, work_root: str, folds: int = FOLDS,
         epochs: Optional[int] = None, selection: str = 'last') -> dict:
     """Cross-validate one (method, dataset, seed); return its results row."""
-    per_fold = []
+    per_fold, val_metrics = [], []
     for fold in range(folds):
         work_dir = fold_work_dir(work_root, method, dataset, seed, fold)
         if selection != 'last':
@@ -141,6 +169,11 @@ def run(method: str, dataset: str, seed: int, work_root: str, folds: int = FOLDS
             best = runner.message_hub.get_info('best_ckpt')
             runner.load_checkpoint(best)
             print(f'   fold {fold}: testing {osp.basename(best)} (lowest val NLL)', flush=True)
+        if selection == 'val_last':
+            val = runner.val()
+            val_metrics.append(val)
+            print(f'   fold {fold}: val nll {val["bag/nll"]:.3f} accuracy '
+                  f'{val["bag/accuracy"]:.3f}', flush=True)
         metrics = runner.test()
         per_fold.append(metrics)
         print(f'   fold {fold}: accuracy {metrics["bag/accuracy"]:.3f} auc '
@@ -150,6 +183,12 @@ def run(method: str, dataset: str, seed: int, work_root: str, folds: int = FOLDS
     auc = [m['bag/auc'] for m in per_fold if m['bag/auc'] == m['bag/auc']]  # skip NaN
     cfg = Config.fromfile(osp.join(ROOT, METHODS[method]))
     extra = {} if selection == 'last' else dict(selection=selection)
+    if method in OVERRIDES:
+        extra['overrides'] = OVERRIDES[method]
+    if val_metrics:
+        extra['val_nll'] = round(statistics.fmean(m['bag/nll'] for m in val_metrics), 4)
+        extra['val_accuracy'] = round(statistics.fmean(m['bag/accuracy'] for m in val_metrics),
+                                      4)
     return dict(method=method, split=dataset, seed=seed, **extra,
                 accuracy=round(statistics.fmean(acc), 4),
                 auc=round(statistics.fmean(auc), 4) if auc else None,
@@ -158,9 +197,61 @@ def run(method: str, dataset: str, seed: int, work_root: str, folds: int = FOLDS
                 config=METHODS[method], machine=MACHINE)
 
 
+#: What makes a row one run (a new row replaces the old row of the same run).
+ROW_KEY = ('method', 'split', 'seed', 'folds', 'epochs', 'selection')
+
+
+def _row_key(row: dict) -> tuple:
+    return tuple(row.get(k) for k in ROW_KEY)
+
+
+def select(method: str, dataset: str, seed: int, work_root: str, out: str, folds: int = FOLDS,
+           epochs: Optional[int] = None) -> dict:
+    """The row of the variant ``method`` (a key of ``SELECTED``): choose its
+    candidate by validation NLL on held-out training bags, then report that
+    candidate's ordinary row (run now unless ``out`` has it)."""
+    candidates = {}
+    for cand in SELECTED[method]:
+        cache = osp.join(work_root, f'{cand}_{dataset}_seed{seed}_val_last_f{folds}'
+                         f'_e{epochs or 0}.json')
+        if osp.isfile(cache):
+            with open(cache) as f:
+                row = json.load(f)
+            print(f'   {cand}: validation runs cached in {cache}', flush=True)
+        else:
+            print(f'-- {method}: candidate {cand} on the -val10 folds', flush=True)
+            row = run(cand, dataset, seed, work_root, folds, epochs, 'val_last')
+            os.makedirs(work_root, exist_ok=True)
+            with open(cache, 'w') as f:
+                json.dump(row, f, indent=1)
+        candidates[cand] = dict(val_nll=row['val_nll'], val_accuracy=row['val_accuracy'])
+        print(f'   {cand}: val nll {row["val_nll"]:.4f} accuracy {row["val_accuracy"]:.3f}',
+              flush=True)
+    chosen = min(candidates, key=lambda c: (candidates[c]['val_nll'],
+                                            -candidates[c]['val_accuracy']))
+    probe = dict(method=chosen, split=dataset, seed=seed, folds=folds,
+                 epochs=epochs or Config.fromfile(osp.join(
+                     ROOT, METHODS[chosen])).train_cfg.max_epochs)
+    known = [r for r in (json.load(open(out)) if osp.isfile(out) else [])
+             if _row_key(r) == _row_key(probe)]
+    if known:
+        print(f'   chosen {chosen}: its row is in {out}', flush=True)
+        test_row = known[0]
+    else:
+        print(f'-- {method}: chosen {chosen}, trained on the whole training folds', flush=True)
+        test_row = run(chosen, dataset, seed, work_root, folds, epochs)
+        _upsert(out, test_row, key=ROW_KEY)
+    keep = ('accuracy', 'auc', 'accuracy_fold_std', 'folds', 'epochs', 'config', 'overrides',
+            'machine')
+    return dict(method=method, split=dataset, seed=seed, chosen=chosen,
+                selected_by='val_nll', candidates=candidates,
+                **{k: test_row[k] for k in keep if k in test_row})
+
+
 def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
+    parser.add_argument('--methods', nargs='+', default=list(METHODS),
+                        choices=list(METHODS) + list(SELECTED))
     parser.add_argument('--datasets', nargs='+', default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
     parser.add_argument('--folds', type=int, default=FOLDS,
@@ -179,10 +270,13 @@ def main(argv=None) -> List[dict]:
         for method in args.methods:
             for seed in args.seeds:
                 print(f'== {method} {dataset} seed {seed}', flush=True)
-                row = run(method, dataset, seed, args.work_root, args.folds, args.epochs,
-                          args.selection)
-                _upsert(args.out, row,
-                        key=('method', 'split', 'seed', 'folds', 'epochs', 'selection'))
+                if method in SELECTED:
+                    row = select(method, dataset, seed, args.work_root, args.out, args.folds,
+                                 args.epochs)
+                else:
+                    row = run(method, dataset, seed, args.work_root, args.folds, args.epochs,
+                              args.selection)
+                _upsert(args.out, row, key=ROW_KEY)
                 print(f'   accuracy {row["accuracy"]:.3f} (folds +- '
                       f'{row["accuracy_fold_std"]:.3f})  auc {row["auc"]}', flush=True)
                 rows.append(row)
