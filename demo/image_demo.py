@@ -60,6 +60,9 @@ def add_pose_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument('--det-checkpoint', help='detector checkpoint')
     group.add_argument('--det-score-thr', type=float, default=0.3,
                        help='detector boxes with at least this score')
+    group.add_argument('--det-classes', type=int, nargs='+', default=None,
+                       help='detector class indices to keep (e.g. 0 for COCO person; '
+                       'default: all)')
     group.add_argument('--kpt-thr', type=float, default=0.3,
                        help='draw keypoints with at least this score')
 
@@ -68,7 +71,7 @@ def pose_predictor(args: argparse.Namespace):
     from ssl_dense.apis import PosePredictor
     return PosePredictor(args.config, args.checkpoint, device=args.device,
                          det_config=args.det_config, det_checkpoint=args.det_checkpoint,
-                         det_score_thr=args.det_score_thr)
+                         det_score_thr=args.det_score_thr, det_classes=args.det_classes)
 
 
 def pose_images(images: list, args: argparse.Namespace) -> Counter:

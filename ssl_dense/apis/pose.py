@@ -11,15 +11,14 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
-from .segmentation import _task_model
+from .segmentation import _task_model, build_task_model, task_scope
 
 __all__ = ['PosePredictor', 'draw_poses', 'is_pose_config']
 
 
 def is_pose_config(cfg: Config) -> bool:
     """Whether the config's (task) model is an mmpose estimator."""
-    model = _task_model(cfg)
-    return model.get('_scope_') == 'mmpose' or str(model.get('type', '')).startswith('mmpose.')
+    return task_scope(cfg) == 'mmpose'
 
 
 def _codec(cfg: Config) -> dict:
@@ -57,18 +56,23 @@ class PosePredictor:
                  ) -> None:
         from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
-        from ssl_dense.registry import MODELS
         from ssl_dense.utils import register_all_modules
         register_all_modules(init_default_scope=False)
         import mmpose.models  # noqa: F401
         self.cfg = Config.fromfile(config)
-        with DefaultScope.overwrite_default_scope('ssl_dense'):
-            backbone = _task_model(self.cfg).get('backbone', {})
-            if isinstance(backbone, dict):
-                backbone.pop('init_cfg', None)  # weights come from the checkpoint
-            self.model = MODELS.build(self.cfg.model.copy())
+        self.model = build_task_model(self.cfg)
         load_checkpoint(self.model, checkpoint, map_location='cpu')
-        metainfo = dict(self.cfg.test_dataloader.dataset.get('metainfo') or {})
+        dataset = self.cfg.test_dataloader.dataset
+        metainfo = dict(dataset.get('metainfo') or {})
+        if not metainfo:
+            # The dataset class's own meta (e.g. mmpose's CocoDataset).
+            from mmpose.registry import DATASETS
+            kind = str(dataset.get('type', ''))
+            cls = DATASETS.get(kind if '.' in kind else f'mmpose.{kind}')
+            metainfo = dict(getattr(cls, 'METAINFO', None) or {})
+            if not metainfo:
+                raise KeyError(f'{config}: test_dataloader.dataset has no metainfo and its '
+                               f'type {kind!r} no METAINFO: keypoint names and skeleton unknown')
         source = metainfo.get('from_file')
         if source and not osp.isabs(source) and not osp.isfile(source):
             # Config paths are relative to the repository root.

@@ -21,10 +21,37 @@ def _task_model(cfg: Config) -> dict:
     return model
 
 
+def task_scope(cfg: Config) -> Optional[str]:
+    """The registry scope of the config's (task) model: its ``_scope_``, the
+    prefix of its type (``mmseg.EncoderDecoder``) or the config's
+    ``default_scope`` (plain mmseg / mmpose configs)."""
+    model = _task_model(cfg)
+    if model.get('_scope_'):
+        return model['_scope_']
+    kind = str(model.get('type', ''))
+    return kind.split('.')[0] if '.' in kind else cfg.get('default_scope')
+
+
+def build_task_model(cfg: Config):
+    """Build ``cfg.model`` (a task model or a TeacherStudent around one) for
+    inference: the backbone's pretrained ``init_cfg`` is dropped (the weights
+    come from the checkpoint) and a task model of a plain mmseg / mmpose
+    config is built in that config's ``default_scope``."""
+    from ssl_dense.registry import MODELS
+    model = _task_model(cfg)
+    scope = task_scope(cfg)
+    if scope and not model.get('_scope_') and '.' not in str(model.get('type', '')):
+        model['_scope_'] = scope
+    backbone = model.get('backbone', {})
+    if isinstance(backbone, dict):
+        backbone.pop('init_cfg', None)
+    with DefaultScope.overwrite_default_scope('ssl_dense'):
+        return MODELS.build(cfg.model.copy())
+
+
 def is_segmentation_config(cfg: Config) -> bool:
     """Whether the config's (task) model is an mmseg segmentor."""
-    model = _task_model(cfg)
-    return model.get('_scope_') == 'mmseg' or str(model.get('type', '')).startswith('mmseg.')
+    return task_scope(cfg) == 'mmseg'
 
 
 class SegPredictor:
@@ -44,14 +71,8 @@ class SegPredictor:
         from ssl_dense.utils import register_all_modules
         register_all_modules(init_default_scope=False)
         import mmseg.models  # noqa: F401
-        from ssl_dense.registry import MODELS
         self.cfg = Config.fromfile(config)
-        with DefaultScope.overwrite_default_scope('ssl_dense'):
-            model_cfg = self.cfg.model.copy()
-            backbone = _task_model(self.cfg).get('backbone', {})
-            if isinstance(backbone, dict):
-                backbone.pop('init_cfg', None)  # weights come from the checkpoint
-            self.model = MODELS.build(model_cfg)
+        self.model = build_task_model(self.cfg)
         ckpt = load_checkpoint(self.model, checkpoint, map_location='cpu')
         meta = (ckpt.get('meta') or {}).get('dataset_meta') or {}
         self.classes: Sequence[str] = meta.get('classes') or self._config_classes()

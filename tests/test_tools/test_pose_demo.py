@@ -109,3 +109,25 @@ def test_pose_errors_runs_on_annotated_test_bees(trs_checkpoint, capsys):
     assert names[:3] == ['all', 'type upper', 'type lower'] and 'head_front' in names
     assert rows[0]['n'] > 0 and 0.0 <= rows[0]['PCK@0.05'] <= 100.0
     assert 'one heatmap cell = 3.9 %' in capsys.readouterr().out
+
+
+def test_plain_mmpose_config_and_dataset_class_meta(trs_checkpoint, tmp_path):
+    """A config written for mmpose itself (``default_scope='mmpose'``, no
+    ``_scope_`` in the model) is a pose config; with no ``metainfo`` in the
+    test dataset the keypoint names and skeleton come from the dataset class
+    (mmpose's CocoDataset: 17 keypoints)."""
+    from mmengine.config import Config
+
+    from ssl_dense.apis import PosePredictor, is_pose_config
+    checkpoint, _ = trs_checkpoint
+    cfg = Config.fromfile(f'{REPO_ROOT}/{CONFIG}')
+    cfg.model.model.pop('_scope_')
+    cfg.default_scope = 'mmpose'
+    cfg.test_dataloader.dataset.type = 'CocoDataset'
+    cfg.test_dataloader.dataset.pop('metainfo')
+    config = str(tmp_path / 'plain.py')
+    cfg.dump(config)
+    assert is_pose_config(Config.fromfile(config))
+    predictor = PosePredictor(config, checkpoint)
+    assert predictor.meta['num_keypoints'] == 17
+    assert predictor.meta['keypoint_id2name'][0] == 'nose'

@@ -88,3 +88,27 @@ def test_seg_compare_names_a_label_of_the_wrong_size(seg_model, tmp_path):
     with pytest.raises(ValueError, match='small.png'):
         load_script('tools/analysis/seg_compare.py').main(
             [FRAMES[0], '--label', str(small), '--model', 'a', config, checkpoint])
+
+
+def test_plain_mmseg_config_with_default_scope_is_segmentation(tmp_path):
+    """A config written for mmseg itself (no ``_scope_`` in the model, only
+    ``default_scope='mmseg'``) goes to the segmentation demo, not mmdet's."""
+    import torch
+    from mmengine.config import Config
+
+    from ssl_dense.apis import SegPredictor, build_task_model, is_segmentation_config
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'fpn', 'fpn_effl0_1xb8-2k_camvid.py'))
+    cfg.model.pop('_scope_')
+    cfg.default_scope = 'mmseg'
+    cfg.model.backbone.pop('init_cfg')
+    config = str(tmp_path / 'plain.py')
+    cfg.dump(config)
+    cfg = Config.fromfile(config)
+    assert is_segmentation_config(cfg)
+    checkpoint = str(tmp_path / 'plain.pth')
+    torch.save(dict(state_dict=build_task_model(cfg).state_dict()), checkpoint)
+    labels = SegPredictor(config, checkpoint)(cv2.imread(FRAMES[0]))
+    assert labels.shape == cv2.imread(FRAMES[0]).shape[:2]
+    pixels = load_script('demo/image_demo.py').main(
+        [FRAMES[0], config, checkpoint, '--out-dir', str(tmp_path / 'out')])
+    assert sum(pixels.values()) == labels.size
