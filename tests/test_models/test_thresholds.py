@@ -113,7 +113,10 @@ def test_state_dict_round_trip(cls):
 
 
 def test_entropy_percentile_drops_a_shrinking_share():
+    from mmengine.logging import MessageHub
+
     from ssl_dense.models.semi import EntropyPercentileThreshold
+    MessageHub.get_instance('u2pl_outside_a_runner')  # current hub: no iteration known
     policy = EntropyPercentileThreshold(2, max_iters=4, start_percent=20.0)
     assert policy.score_type == 'certainty'
     scores = (torch.arange(100) + 0.5) / 100
@@ -128,6 +131,26 @@ def test_entropy_percentile_drops_a_shrinking_share():
     again = EntropyPercentileThreshold(2, max_iters=4)
     again.load_state_dict(state)
     assert again.drop_percent() == 0.0
+
+
+def test_entropy_percentile_schedule_follows_the_training_iteration():
+    """In a runner, U2PL's t is the training iteration: updates that start
+    after a burn-in still come down to 0.01 % dropped at the last iteration
+    (counting updates instead, they would end at 3 %)."""
+    from mmengine.logging import MessageHub
+
+    from ssl_dense.models.semi import EntropyPercentileThreshold
+    hub = MessageHub.get_instance('u2pl_in_a_runner')
+    policy = EntropyPercentileThreshold(2, max_iters=2000, start_percent=20.0)
+    scores = (torch.arange(100) + 0.5) / 100
+    labels = torch.zeros(100, dtype=torch.long)
+    kept = {}
+    for it in (300, 1000, 1999):  # the first update comes after 300 burn-in iterations
+        hub.update_info('iter', it)
+        policy.update(scores, labels)
+        kept[it] = int(policy(scores, labels).sum())
+    assert kept == {300: 83, 1000: 90, 1999: 99}  # 0.01 % of 100 scores: the lowest
+    assert policy.drop_percent() == pytest.approx(20.0 * (1 - 1999 / 2000))
 
 
 def test_global_max_threshold_follows_the_classes_best_scores():

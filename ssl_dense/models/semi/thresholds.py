@@ -22,6 +22,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 from mmengine.dist import all_gather, get_world_size
+from mmengine.logging import MessageHub
 from torch import Tensor
 
 from ssl_dense.registry import THRESHOLDS
@@ -406,15 +407,19 @@ class EntropyPercentileThreshold(BaseThreshold):
     """Drop the most uncertain share of predictions, a share that shrinks
     over training (U2PL).
 
-    At update ``t`` of ``max_iters``, the ``start_percent * (1 - t /
-    max_iters)`` % of the batch's predictions with the highest entropy are
-    dropped and all others kept (U2PL: 20 % at the start, 0 % at the end).
-    Scores are certainties, ``1 - entropy / log(num_classes)``
-    (``score_type = 'certainty'``); the adapter computes them.
+    At training iteration ``t`` of ``max_iters``, the ``start_percent * (1 -
+    t / max_iters)`` % of the batch's predictions with the highest entropy
+    are dropped and all others kept (U2PL: 20 % at the start, 0 % at the
+    end). ``t`` is the runner's iteration (mmengine's MessageHub ``iter``),
+    so iterations before the first update (a burn-in) count as U2PL's
+    supervised-only epoch does; outside a runner, ``t`` is the number of
+    updates so far. Scores are certainties, ``1 - entropy /
+    log(num_classes)`` (``score_type = 'certainty'``); the adapter computes
+    them.
 
     Args:
         num_classes (int): Number of classes.
-        max_iters (int): Training iterations (one update per iteration).
+        max_iters (int): Training iterations (the schedule's ``max_iters``).
         start_percent (float): Share dropped at the start, in percent.
             Defaults to 20.
     """
@@ -431,8 +436,11 @@ class EntropyPercentileThreshold(BaseThreshold):
         self.register_buffer('thr', torch.zeros(()))
 
     def drop_percent(self) -> float:
-        """Share (percent) of predictions dropped at the current update."""
-        progress = min(self.num_updates.item() / self.max_iters, 1.0)
+        """Share (percent) of predictions dropped at the current iteration."""
+        step = MessageHub.get_current_instance().get_info('iter', None)
+        if step is None:
+            step = self.num_updates.item()
+        progress = min(step / self.max_iters, 1.0)
         return self.start_percent * (1.0 - progress)
 
     def thresholds(self) -> Tensor:
