@@ -4,7 +4,9 @@ Reads the bags and labels of a MIL CSV (``bag_label,bag_id,features...``) or
 of a CLAM slide list (``case_id,slide_id,label``) and writes one split file
 per fold, ``<out-dir>/fold<k>.csv`` with header ``bag_id,split`` (``train``,
 ``val`` or ``test``). Folds are stratified by label, seeded, without overlap:
-every bag is in exactly one fold's test set.
+every bag is in exactly one fold's test set. In a CLAM list, the slides of one
+case (patient) always share a split, so no patient is in training and test
+at once; a case is stratified by its slides' most common label.
 
 Examples::
 
@@ -18,6 +20,8 @@ import csv
 import os
 import os.path as osp
 import sys
+from collections import Counter, defaultdict
+from typing import Dict, List, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from ssl_dense.datasets.mil import read_mil_csv, stratified_kfold  # noqa: E402
@@ -37,26 +41,43 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def read_bags(path: str, fmt: str):
-    """Bag ids and labels (labels as strings for CLAM lists: stratification
-    only needs them to be comparable)."""
+def read_bags(path: str, fmt: str) -> Dict[str, Tuple[str, object]]:
+    """``{bag_id: (group, label)}``: a CLAM slide's group is its case (its
+    own id without a ``case_id`` column), a MIL CSV bag is its own group
+    (labels of CLAM lists stay strings: stratification only compares them)."""
     if fmt == 'mil':
-        bags = read_mil_csv(path)
-        return list(bags), [b['label'] for b in bags.values()]
+        return {bag_id: (bag_id, b['label']) for bag_id, b in read_mil_csv(path).items()}
     with open(path, newline='') as f:
         rows = list(csv.DictReader(f))
     if not rows or not {'slide_id', 'label'} <= set(rows[0]):
         raise ValueError(f'{path}: a CLAM slide list needs the columns case_id,slide_id,label')
-    labels = {}
+    bags = {}
     for row in rows:
-        labels.setdefault(row['slide_id'], row['label'])
-    return list(labels), list(labels.values())
+        bags.setdefault(row['slide_id'], (row.get('case_id') or row['slide_id'], row['label']))
+    return bags
+
+
+def group_splits(bags: Dict[str, Tuple[str, object]], folds: int, seed: int,
+                 val_fraction: float) -> List[Dict[str, str]]:
+    """Stratified k-fold over the groups (cases); every bag takes its
+    group's split in each fold."""
+    labels = defaultdict(list)
+    for group, label in bags.values():
+        labels[group].append(label)
+    groups = list(labels)  # first-appearance order: MIL CSV splits as before grouping
+    group_label = [Counter(labels[g]).most_common(1)[0][0] for g in groups]
+    splits = stratified_kfold(groups, group_label, folds, seed, val_fraction)
+    return [{bag_id: assignment[group] for bag_id, (group, _) in bags.items()}
+            for assignment in splits]
 
 
 def main(argv=None):
     args = parse_args(argv)
-    bag_ids, labels = read_bags(args.data, args.format)
-    splits = stratified_kfold(bag_ids, labels, args.folds, args.seed, args.val_fraction)
+    bags = read_bags(args.data, args.format)
+    num_groups = len({group for group, _ in bags.values()})
+    if num_groups < len(bags):
+        print(f'{len(bags)} slides of {num_groups} cases: the slides of a case share a split')
+    splits = group_splits(bags, args.folds, args.seed, args.val_fraction)
     os.makedirs(args.out_dir, exist_ok=True)
     paths = []
     for k, assignment in enumerate(splits):

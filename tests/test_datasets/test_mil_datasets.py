@@ -194,3 +194,29 @@ def test_standardised_values_are_clipped_when_asked():
     # 4e-4 in the training bags); the ELEPHANT configs clip at 10.
     assert peak(MILCsvDataset('elephant.csv.gz', **kwargs)) > 1000
     assert peak(MILCsvDataset('elephant.csv.gz', clip=10.0, **kwargs)) == 10.0
+
+
+def test_split_bags_keeps_the_slides_of_a_case_together(tmp_path):
+    """CLAM lists: a patient with several slides never has one in training
+    and another in test (or validation)."""
+    import csv
+    rows = [(f'case{c}', f'case{c}_slide{s}', 'tumor' if c % 2 else 'normal')
+            for c in range(12) for s in range(1 + c % 3)]
+    with open(tmp_path / 'slides.csv', 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['case_id', 'slide_id', 'label'])
+        writer.writerows(rows)
+    tool = load_script('tools/split_bags.py')
+    paths = tool.main([str(tmp_path / 'slides.csv'), '--format', 'clam', '--folds', '3',
+                       '--seed', '0', '--val-fraction', '0.25', '--out-dir', str(tmp_path / 's')])
+    tested = []
+    for path in paths:
+        split = read_split_file(path)
+        assert set(split) == {slide for _, slide, _ in rows}
+        by_case = {}
+        for case, slide, _ in rows:
+            by_case.setdefault(case, set()).add(split[slide])
+        assert all(len(s) == 1 for s in by_case.values())  # one split per patient
+        assert any(s == {'val'} for s in by_case.values())
+        tested += [slide for slide, s in split.items() if s == 'test']
+    assert sorted(tested) == sorted(slide for _, slide, _ in rows)  # each tested once
