@@ -75,7 +75,9 @@ def load_tool_config(args: argparse.Namespace) -> Config:
 
 def set_fold(cfg: Config, fold: int) -> None:
     """Set ``fold`` of the dataset of every dataloader in ``cfg`` (datasets
-    with a ``{fold}`` placeholder in their split file, e.g. the MIL bags).
+    with a ``{fold}`` placeholder in their split file, e.g. the MIL bags),
+    and fill ``{fold}`` in ``model.teacher_init`` (MHIM's teacher starts from
+    the baseline checkpoint of the same fold).
 
     Raises:
         KeyError: No dataloader's dataset takes a ``fold``.
@@ -89,3 +91,6 @@ def set_fold(cfg: Config, fold: int) -> None:
     if not found:
         raise KeyError('--fold: no dataloader of this config has a dataset with a `fold` '
                        '(cross-validation configs such as configs/mil/* have one)')
+    init = (cfg.get('model') or {}).get('teacher_init')
+    if isinstance(init, str) and '{fold}' in init:
+        cfg.model.teacher_init = init.replace('{fold}', str(fold))

@@ -226,6 +226,8 @@ def test_every_mil_config_builds_and_takes_a_step(config):
     from ssl_dense.registry import DATASETS, MODELS
     cfg = Config.fromfile(config)
     cfg.train_dataloader.dataset.fold = 0
+    if cfg.model.get('teacher_init'):
+        cfg.model.teacher_init = None  # a baseline's checkpoint: see the --fold test below
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     model = MODELS.build(cfg.model)
     model.train()
@@ -234,3 +236,28 @@ def test_every_mil_config_builds_and_takes_a_step(config):
     total = sum(losses.values())
     assert torch.isfinite(total)
     total.backward()
+
+
+def test_mhim_teacher_starts_from_the_baseline_of_the_same_fold_from_the_cli(tmp_path):
+    """tools/train.py --fold K fills {fold} in model.teacher_init: the MHIM
+    teacher of fold 1 starts from the DSMIL checkpoint of fold 1."""
+    from tests.conftest import load_script
+    train = load_script('tools/train.py')
+    short = ['--cfg-options', 'train_cfg.max_epochs=1']
+    train.main(['configs/mil/dsmil_musk1-10fold.py', '--fold', '1',
+                '--work-dir', str(tmp_path / 'dsmil' / 'fold1')] + short)
+    baseline = tmp_path / 'dsmil' / 'fold1' / 'epoch_1.pth'
+    args = train.parse_args([
+        'configs/mil/dsmil-mhim-init_musk1-10fold.py', '--fold', '1',
+        '--work-dir', str(tmp_path / 'mhim'), '--cfg-options',
+        f'model.teacher_init={tmp_path}/dsmil/fold{{fold}}/epoch_1.pth',
+        'train_cfg.max_epochs=1'])
+    cfg = train.build_config(args)
+    assert cfg.model.teacher_init == str(baseline)
+    assert cfg.train_dataloader.dataset.fold == 1
+    from ssl_dense.registry import MODELS
+    model = MODELS.build(cfg.model)
+    from mmengine.runner.checkpoint import _load_checkpoint
+    weights = _load_checkpoint(str(baseline), map_location='cpu')['state_dict']
+    for name, value in model.teacher.state_dict().items():
+        assert torch.equal(value, weights[f'aggregator.{name}']), name
