@@ -61,7 +61,10 @@ def read_split_file(path: str) -> Dict[str, str]:
 
 def _check_features(features: np.ndarray, bag_id: str, source: str,
                     in_channels: Optional[int]) -> None:
-    if features.ndim != 2 or features.shape[0] == 0:
+    if features.ndim != 2:
+        raise ValueError(f'bag {bag_id} ({source}): features of shape {tuple(features.shape)}, '
+                         'expected (instances, features)')
+    if features.shape[0] == 0:
         raise ValueError(f'bag {bag_id} ({source}) has no instances (features of shape '
                          f'{tuple(features.shape)})')
     if in_channels is not None and features.shape[1] != in_channels:

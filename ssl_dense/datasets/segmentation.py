@@ -1,4 +1,5 @@
 """Segmentation data: CamVid, and label maps checked as they are loaded."""
+import os.path as osp
 from typing import Optional
 
 import numpy as np
@@ -22,7 +23,9 @@ class CamVidDataset(BaseSegDataset):
     written by ``tools/split_dataset.py``); without it every image of the
     folder is used.
 
-    An empty folder or split is an error that names it.
+    An empty folder or split is an error that names it, and so are images
+    that the split lists but the folder lacks (at start-up, not when the
+    sampler first reaches them).
     """
 
     METAINFO = dict(
@@ -44,6 +47,14 @@ class CamVidDataset(BaseSegDataset):
             where = self.ann_file or self.data_prefix.get('img_path')
             raise ValueError(f'{type(self).__name__}: no image with suffix '
                              f'{self.img_suffix!r} in {where}')
+        folder = self.data_prefix.get('img_path', '')
+        if self.ann_file and '://' not in folder:
+            missing = [d['img_path'] for d in data_list if not osp.isfile(d['img_path'])]
+            if missing:
+                raise FileNotFoundError(
+                    f'{type(self).__name__}: {len(missing)} of the {len(data_list)} images '
+                    f'listed in {self.ann_file} are not in {folder}, e.g. '
+                    + ', '.join(missing[:3]))
         return data_list
 
 

@@ -138,6 +138,10 @@ def test_clam_missing_file_and_bad_bags_name_the_slide(tmp_path):
                             label_map=dict(normal=0, tumor=1))
     with pytest.raises(ValueError, match=r'bag s3 .* has no instances'):
         ds[2]
+    torch.save(torch.zeros(8), tmp_path / 'pt_files' / 's3.pt')  # one vector, not a bag
+    with pytest.raises(ValueError, match=r'bag s3 .*features of shape \(8,\), expected '
+                       r'\(instances, features\)'):
+        ds[2]
     torch.save(torch.full((2, 8), float('nan')), tmp_path / 'pt_files' / 's3.pt')
     with pytest.raises(ValueError, match=r'bag s3 .*NaN or infinite features in 2 of its 2'):
         ds[2]

@@ -63,3 +63,15 @@ def test_empty_folder_is_named(tmp_path):
         with DefaultScope.overwrite_default_scope('mmseg'):
             CamVidDataset(data_root=str(tmp_path), data_prefix=dict(img_path='unlabeled'),
                           pipeline=[])
+
+
+def test_split_listing_images_the_folder_lacks_is_named(tmp_path):
+    """A split list over an empty (or wrong) unlabeled folder fails when the
+    dataset is built, naming the list, the folder and missing files."""
+    (tmp_path / 'unlabeled').mkdir()
+    (tmp_path / 'split.txt').write_text('0001TP_006690\n0001TP_006720\n')
+    with pytest.raises(FileNotFoundError, match=r'2 of the 2 images listed in .*split.txt are '
+                       r'not in .*unlabeled, e.g. .*0001TP_006690.jpg'):
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            CamVidDataset(data_root=str(tmp_path), ann_file='split.txt',
+                          data_prefix=dict(img_path='unlabeled'), pipeline=[])
