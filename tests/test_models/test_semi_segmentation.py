@@ -44,6 +44,8 @@ def _cfg(tmp_path, max_iters=3, config=SEMI_SEG):
         cfg.model.threshold = dict(type='FixedThreshold', thr=0.0)
     elif 'init_thr' in cfg.model.threshold:
         cfg.model.threshold.init_thr = 0.0
+        if 'min_thr' in cfg.model.threshold:
+            cfg.model.threshold.min_thr = 0.0
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=max_iters)
     cfg.experiment_name = f'semi_seg_{tmp_path.name}'
