@@ -186,3 +186,42 @@ def test_pseudo_pixel_sampler_weights_pseudo_loss_only(scope):
     torch.testing.assert_close(plain['decode.loss_ce'], ce.mean())
     # The head's own sampler (used by the labeled loss) is restored.
     assert student.decode_head.sampler is None
+
+
+class _NeckSegmentor(_HeadSegmentor):
+    """Backbone (identity) and neck (records what it is given) before the head."""
+
+    with_neck = True
+
+    def __init__(self):
+        super().__init__()
+        self.neck_inputs = []
+
+    def backbone(self, inputs):
+        return [inputs]
+
+    def neck(self, feats):
+        self.neck_inputs.append(feats[0])
+        return [f + 1.0 for f in feats]
+
+    def extract_feat(self, inputs):
+        return self.neck(self.backbone(inputs))
+
+
+@pytest.mark.parametrize('at', ['neck', 'backbone'])
+def test_feature_perturbation_drops_channels_where_asked(at):
+    """FP at the backbone: the neck sees the dropped features (UniMatch's
+    placement); at the neck: the neck sees the clean ones and the head the
+    dropped ones."""
+    torch.manual_seed(0)
+    student = _NeckSegmentor()
+    inputs = torch.randn(1, 3, 4, 4)
+    pseudo = [PixelData(labels=torch.zeros(1, 4, 4, dtype=torch.long),
+                        weights=torch.ones(1, 4, 4))]
+    adapter = SegmentationAdapter(feature_perturbation=dict(p=1.0, weight=0.5, at=at))
+    losses = adapter.weak_view_loss(student, inputs, [_sample(np.eye(3), (4, 4))], pseudo)
+    assert torch.isfinite(losses['fp_decode.loss_ce'])
+    (seen, ) = student.neck_inputs
+    assert seen.eq(0).all() if at == 'backbone' else torch.equal(seen, inputs)
+    with pytest.raises(ValueError, match="'neck' or 'backbone'"):
+        SegmentationAdapter(feature_perturbation=dict(p=0.5, at='head'))

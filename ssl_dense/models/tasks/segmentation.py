@@ -91,7 +91,11 @@ class SegmentationAdapter(BaseTaskAdapter):
             student also decodes the *weak* view from features with whole
             channels dropped (``Dropout2d(p)``) and learns the weak view's
             own pseudo labels, with loss weight ``weight``; e.g.
-            ``dict(p=0.5, weight=0.5)``. Defaults to None (off).
+            ``dict(p=0.5, weight=0.5)``. ``at='neck'`` (default) drops
+            channels of the neck's outputs (what the decode head reads);
+            ``at='backbone'`` drops them on the backbone's outputs, before
+            the neck, as UniMatch does on its encoder features. Defaults to
+            None (off).
         pseudo_pixel_sampler (dict, optional): An mmseg-style pixel sampler
             (``sample(seg_logits, seg_label) -> per-pixel weights``) that the
             decode and auxiliary heads use for the pseudo-label losses only
@@ -113,9 +117,13 @@ class SegmentationAdapter(BaseTaskAdapter):
         self.max_policy_pixels = max_policy_pixels
         self.feature_perturbation = dict(feature_perturbation) if feature_perturbation else None
         if self.feature_perturbation is not None:
-            unknown = set(self.feature_perturbation) - {'p', 'weight'}
+            unknown = set(self.feature_perturbation) - {'p', 'weight', 'at'}
             if unknown:
-                raise KeyError(f'feature_perturbation takes p and weight, got {sorted(unknown)}')
+                raise KeyError(f'feature_perturbation takes p, weight and at, got '
+                               f'{sorted(unknown)}')
+            if self.feature_perturbation.get('at', 'neck') not in ('neck', 'backbone'):
+                raise ValueError("feature_perturbation.at must be 'neck' or 'backbone', got "
+                                 f"{self.feature_perturbation['at']!r}")
 
     def num_classes(self, model: nn.Module) -> int:
         head = getattr(model, 'decode_head', None)
@@ -233,7 +241,12 @@ class SegmentationAdapter(BaseTaskAdapter):
             return dict(loss_fp=zero_like_graph(student))
         samples = self._with_labels(data_samples, labels, inputs.shape[-2:],
                                     self.ignore_index(student))
-        feats = [F.dropout2d(f, p=p, training=True) for f in student.extract_feat(inputs)]
+        if self.feature_perturbation.get('at', 'neck') == 'backbone':
+            feats = [F.dropout2d(f, p=p, training=True) for f in student.backbone(inputs)]
+            if getattr(student, 'with_neck', False):
+                feats = student.neck(feats)
+        else:
+            feats = [F.dropout2d(f, p=p, training=True) for f in student.extract_feat(inputs)]
         with self._pseudo_sampler(student):
             losses = student.decode_head.loss(feats, samples, student.train_cfg)
         return {f'fp_decode.{k}': scale_loss(finite_or_zero(v, student), weight)
