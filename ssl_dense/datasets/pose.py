@@ -26,27 +26,47 @@ class PoseCocoDataset(CocoDataset):
     skipped (they give no supervised signal; their images can still serve as
     unlabeled ones) and counted in the log.
 
-    Unlabeled (``unlabeled=True``): one top-down instance per image whose box
-    is the whole image (no annotation is needed, e.g. the unlabeled json of
-    ``tools/split_dataset.py``). When the json keeps annotations
-    (``--keep-unlabeled-annotations``), the first one's keypoints ride along
-    as hidden ground truth for pseudo-label quality logs only; neither their
-    box nor their keypoints reach a loss.
+    Unlabeled (``unlabeled=True``), ``unlabeled_boxes='image'`` (default):
+    one top-down instance per image whose box is the whole image (no
+    annotation is needed, e.g. the unlabeled json of
+    ``tools/split_dataset.py``; one animal per image, as the bee set). When
+    the json keeps annotations (``--keep-unlabeled-annotations``), the first
+    one's keypoints ride along as hidden ground truth for pseudo-label quality
+    logs only; neither their box nor their keypoints reach a loss.
+    ``unlabeled_boxes='annotation'``: one instance per annotated box that is
+    not a crowd (several people per image, as COCO; the boxes of a person
+    detector written to the json serve the same way); the box sets the crop,
+    the annotation's keypoints are hidden truth only. Images without a box
+    give no instance.
 
     Args:
         unlabeled (bool): See above. Defaults to False.
+        unlabeled_boxes (str): ``'image'`` or ``'annotation'``, see above.
+            Defaults to ``'image'``.
         **kwargs: Arguments of mmpose's ``CocoDataset`` (``ann_file``,
             ``data_root``, ``data_prefix``, ``metainfo``, ``pipeline``, ...).
     """
 
-    def __init__(self, *args, unlabeled: bool = False, **kwargs) -> None:
-        self.unlabeled = unlabeled
+    def __init__(self, *args, unlabeled: bool = False, unlabeled_boxes: str = 'image',
+                 **kwargs) -> None:
+        if unlabeled_boxes not in ('image', 'annotation'):
+            raise ValueError(f"unlabeled_boxes must be 'image' or 'annotation', got "
+                             f'{unlabeled_boxes!r}')
+        self.unlabeled, self.unlabeled_boxes = unlabeled, unlabeled_boxes
         self._skipped_empty = 0
         super().__init__(*args, **kwargs)
 
     def _load_annotations(self) -> Tuple[List[dict], List[dict]]:
         instances, images = super()._load_annotations()
-        if self.unlabeled:
+        if self.unlabeled and self.unlabeled_boxes == 'annotation':
+            instances = [dict(inst, num_keypoints=0) for inst in instances
+                         if not inst.get('iscrowd')]
+            if not instances:
+                raise ValueError(f"{self.ann_file}: unlabeled_boxes='annotation' but no image "
+                                 'has a (non-crowd) box; keep the annotations of the unlabeled '
+                                 'part (tools/split_dataset.py --keep-unlabeled-annotations) or '
+                                 "write detector boxes, or use unlabeled_boxes='image'")
+        elif self.unlabeled:
             instances = [self._whole_image(img) for img in images]
         elif self._skipped_empty:
             print_log(f'{self.ann_file}: skipped {self._skipped_empty} annotations without '
@@ -96,6 +116,11 @@ class PoseCocoDataset(CocoDataset):
 
     def parse_data_info(self, raw_data_info: dict) -> Optional[dict]:
         ann, img = raw_data_info['raw_ann_info'], raw_data_info['raw_img_info']
+        if self.unlabeled and 'keypoints' not in ann and 'bbox' in ann:
+            # A box without keypoints (e.g. a detector's): nothing hidden rides along.
+            ann = dict(ann, keypoints=[0.0] * (3 * self.metainfo['num_keypoints']),
+                       num_keypoints=0)
+            raw_data_info = dict(raw_data_info, raw_ann_info=ann)
         if 'keypoints' in ann:
             kps = self._keypoints_of(ann, img)
             if not self.unlabeled and not (kps[0, :, 2] > 0).any():

@@ -19,14 +19,16 @@ def test_pose_config_builds(config):
     init_default_scope('ssl_dense')
     model = MODELS.build(cfg.model)
     student = getattr(model, 'student', model)
-    assert student.head.out_channels == 32
+    coco = 'coco-person' in config
+    assert student.head.out_channels == (17 if coco else 32)
     assert student.head.decoder is not None
     # Every config trains on the split its name gives.
-    split = next((s for s in ('10pct', '30pct') if s in config), None)
+    split = next((s for s in ('10pct', '30pct') if s in config), '10pct' if coco else None)
+    stem = 'person_keypoints_train2017' if coco else 'bee_pose_train'
     data = cfg.train_dataloader.dataset
     if 'trs/' in config:
-        assert f'bee_pose_train.{split}.seed1.labeled' in data.labeled.ann_file
-        assert f'bee_pose_train.{split}.seed1.unlabeled' in data.unlabeled.ann_file
+        assert f'{stem}.{split}.seed1.labeled' in data.labeled.ann_file
+        assert f'{stem}.{split}.seed1.unlabeled' in data.unlabeled.ann_file
         assert data.unlabeled.unlabeled is True
     elif split:
         assert f'bee_pose_train.{split}.seed1.labeled' in data.ann_file
@@ -72,3 +74,47 @@ def test_full_trs_config_trains_on_real_bee_images(tmp_path, variant):
     if variant == 'trs-soft':
         last = [line for line in log.splitlines() if 'Iter(train) [3/3]' in line][-1]
         assert float(last.split('unsup_loss_kpt: ')[1].split()[0]) > 0
+
+
+COCO = f'{REPO_ROOT}/tests/data/coco_pose_sample'
+
+
+def test_coco_person_trs_config_trains_on_real_coco_images(tmp_path):
+    """COCO compatibility: the full TRS config on COCO person keypoints (mmpose's
+    17-keypoint meta), unlabeled people cropped from their boxes, through
+    tools/train.py and validation with the COCO metric."""
+    from ssl_dense.datasets import PoseCocoDataset
+    init_default_scope('mmpose')
+    people = PoseCocoDataset(data_root=COCO, ann_file='test_coco.json', data_prefix=dict(img=''),
+                             metainfo=dict(from_file='configs/_base_/datasets/coco.py'),
+                             unlabeled=True, unlabeled_boxes='annotation')
+    assert len(people) == 14  # every person box of the 4 images, not one per image
+    assert {p['img_id'] for p in people} == {785, 40083, 196141, 197388}
+    work = tmp_path / 'work'
+    ann = f'{COCO}/test_coco.json'
+    load_script('tools/train.py').main([
+        'configs/trs/trs_td-hm_effl0_1xb16-1k_semi-coco-person.py', '--work-dir', str(work),
+        '--cfg-options', f'train_dataloader.dataset.labeled.data_root={COCO}/',
+        f'train_dataloader.dataset.unlabeled.data_root={COCO}/',
+        f'train_dataloader.dataset.labeled.ann_file={ann}',
+        f'train_dataloader.dataset.unlabeled.ann_file={ann}',
+        'train_dataloader.dataset.labeled.data_prefix.img=',
+        'train_dataloader.dataset.unlabeled.data_prefix.img=',
+        f'val_dataloader.dataset.data_root={COCO}/', f'val_dataloader.dataset.ann_file={ann}',
+        'val_dataloader.dataset.data_prefix.img=', f'test_dataloader.dataset.data_root={COCO}/',
+        f'test_dataloader.dataset.ann_file={ann}', 'test_dataloader.dataset.data_prefix.img=',
+        f'val_evaluator.1.ann_file={ann}', f'test_evaluator.1.ann_file={ann}',
+        'train_dataloader.batch_size=4', 'train_dataloader.sampler.batch_size=4',
+        'train_dataloader.sampler.num_labeled=2', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False', 'train_cfg.max_iters=2',
+        'train_cfg.val_interval=2', 'custom_hooks.0.burn_in_iters=1',
+        'custom_hooks.1.burn_in_iters=1', 'custom_hooks.1.ramp_iters=1',
+        'custom_hooks.3.interval=1', 'custom_hooks.3.start_iter=1',
+        'model.threshold.thr=0.0', 'default_hooks.logger.interval=1'])
+    ckpt = torch.load(work / 'iter_2.pth', map_location='cpu', weights_only=False)
+    assert ckpt['state_dict']['student.head.final_layer.weight'].shape[0] == 17
+    log = open(sorted(glob.glob(f'{work}/*/*.log'))[-1]).read()
+    last = [line for line in log.splitlines() if 'Iter(train) [2/2]' in line][-1]
+    assert float(last.split('unsup_loss_kpt: ')[1].split()[0]) > 0
+    assert 'teacher/coco/AP' in log
