@@ -116,6 +116,19 @@ def test_seg_cutmix_box_area_in_range():
         assert 0.01 <= (y2 - y1) * (x2 - x1) / (100 * 120) <= 0.45
 
 
+def test_seg_cutmix_defaults_mix_about_half_the_images():
+    """UniMatch's setting by default: p = 0.5 per image, boxes of 2-40 %."""
+    from ssl_dense.models.tasks import SegCutMix
+    mix = SegCutMix()
+    assert mix.prob == 0.5 and mix.area == (0.02, 0.4)
+    torch.manual_seed(0)
+    inputs = torch.stack([torch.zeros(3, 16, 16), torch.ones(3, 16, 16)])
+    pseudo = [PixelData(labels=torch.full((1, 16, 16), v), scores=torch.ones(1, 16, 16),
+                        weights=torch.ones(1, 16, 16)) for v in (0, 1)]
+    mixed = sum(int(mix(inputs, pseudo)[0][0].sum() > 0) for _ in range(200))
+    assert 80 <= mixed <= 120  # binomial(200, 0.5): 100 +- 7
+
+
 def test_class_balanced_pixel_sampler_weights():
     from ssl_dense.models.tasks import ClassBalancedPixelSampler
     # 6 pixels of class 0, 2 of class 1, 1 ignored (255); 3 classes.

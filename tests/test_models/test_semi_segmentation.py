@@ -97,6 +97,28 @@ def test_every_camvid_semi_config_trains_past_burn_in(tmp_path, config):
     assert getattr(runner.model.student.decode_head, 'sampler', None) is None
 
 
+def test_segmentor_with_auxiliary_head_learns_pseudo_labels_in_both_heads(tmp_path):
+    """An EncoderDecoder with an auxiliary head (as PSPNet / UPerNet configs
+    have): both heads get the pseudo-label loss, both use the pseudo pixel
+    sampler for it and get their own back."""
+    cfg = _cfg(tmp_path, max_iters=2)
+    cfg.model.model.auxiliary_head = dict(
+        type='FCNHead', in_channels=64, in_index=2, channels=32, num_convs=1,
+        concat_input=False, dropout_ratio=0.1, num_classes=11, ignore_index=11,
+        norm_cfg=dict(type='BN', requires_grad=True), align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4))
+    cfg.model.adapter = dict(type='SegmentationAdapter',
+                             pseudo_pixel_sampler=dict(type='ClassBalancedPixelSampler'))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hub = runner.message_hub
+    for key in ('unsup_decode.loss_ce', 'unsup_aux.loss_ce', 'sup_aux.loss_ce'):
+        value = hub.get_scalar(f'train/{key}').current()
+        assert np.isfinite(value) and value > 0, key
+    student = runner.model.student
+    assert student.decode_head.sampler is None and student.auxiliary_head.sampler is None
+
+
 def _bn_stats(module):
     return {k: v.clone() for k, v in module.state_dict().items()
             if k.endswith(('running_mean', 'running_var'))}
