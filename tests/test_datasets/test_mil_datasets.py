@@ -224,3 +224,30 @@ def test_split_bags_keeps_the_slides_of_a_case_together(tmp_path):
         assert any(s == {'val'} for s in by_case.values())
         tested += [slide for slide, s in split.items() if s == 'test']
     assert sorted(tested) == sorted(slide for _, slide, _ in rows)  # each tested once
+
+
+def test_clam_bad_inputs_name_the_slide_and_file(tmp_path):
+    """A slide listed with two labels, an h5 file without features, a feature
+    size other than the config's and infinite features: each error names
+    the slide (and the file where there is one)."""
+    import h5py
+    _clam_tree(tmp_path, 'h5')
+    labels = dict(normal=0, tumor=1)
+    csv_file = tmp_path / 'slides.csv'
+    good = csv_file.read_text()
+    csv_file.write_text(good + 'c1,s1,normal\n')
+    with pytest.raises(ValueError, match=r'line 5: slide s1 is listed with labels 1 and 0'):
+        CLAMFeatureDataset(str(csv_file), str(tmp_path), label_map=labels)
+    csv_file.write_text(good)
+    with pytest.raises(ValueError, match=r'bag s1 .*s1.h5\) has 8 features per instance, the '
+                       r'config expects in_channels=16'):
+        CLAMFeatureDataset(str(csv_file), str(tmp_path), label_map=labels, in_channels=16)[0]
+    ds = CLAMFeatureDataset(str(csv_file), str(tmp_path), label_map=labels)
+    with h5py.File(tmp_path / 'h5_files' / 's2.h5', 'w') as h5:
+        h5['coords'] = np.zeros((3, 2))
+    with pytest.raises(KeyError, match=r'slide s2: .*s2.h5 has no "features" dataset'):
+        ds[1]
+    with h5py.File(tmp_path / 'h5_files' / 's2.h5', 'w') as h5:
+        h5['features'] = np.array([[0.0] * 8, [np.inf] + [0.0] * 7], dtype=np.float32)
+    with pytest.raises(ValueError, match=r'bag s2 .*NaN or infinite features in 1 of its 2'):
+        ds[1]
