@@ -269,6 +269,38 @@ def test_reviewer_hook_keeps_a_bank_and_checkpoints_it(tmp_path):
         assert torch.equal(resumed.model.reviewers[0].state_dict()[key], value)
 
 
+def test_reviewer_hook_best_snapshots_only_on_improvement():
+    """when='best': a snapshot after each validation that beats the best so
+    far (none before start_iter); a metric the validation lacks is named."""
+    import logging
+    from types import SimpleNamespace
+
+    from ssl_dense.engine import ReviewerHook
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.teacher = torch.nn.Linear(1, 1, bias=False)
+            self.banks = []
+
+        def set_reviewer_states(self, states):
+            self.banks.append(len(states))
+
+    model = Model()
+    runner = SimpleNamespace(model=model, iter=0, logger=logging.getLogger('reviewer_best'))
+    hook = ReviewerHook(num_snapshots=2, when='best', start_iter=10, metric='PCK')
+    for it, value, weight in ((5, 0.9, 1.0), (10, 0.5, 2.0), (20, 0.4, 3.0), (30, 0.7, 4.0),
+                              (40, 0.6, 5.0), (50, 0.8, 6.0)):
+        runner.iter = it
+        model.teacher.weight.data.fill_(weight)
+        hook.after_train_iter(runner, 0)  # 'best' takes no interval snapshots
+        hook.after_val_epoch(runner, dict(PCK=value))
+    assert hook.iters == [30, 50] and hook.best == 0.8
+    assert [s['weight'].item() for s in hook.states] == [4.0, 6.0]
+    with pytest.raises(KeyError, match="metric 'PCK' is not among the validation metrics"):
+        hook.after_val_epoch(runner, {'coco/AP': 0.5})
+
+
 @pytest.mark.parametrize('detector', ['retinanet', 'fcos', 'faster-rcnn'])
 def test_one_and_two_stage_detectors_train_semi_supervised(detector, tmp_path):
     cfg = _semi_cfg(tmp_path, max_iters=2)
