@@ -40,6 +40,7 @@ METHODS: Dict[str, tuple] = {
     'ours_u2pl': (SEMI.format('-u2pl'), 'semi'),
     'ours_corrmatch': (SEMI.format('-corrmatch'), 'semi'),
     'ours_cb': (SEMI.format('-cb'), 'semi'),
+    'ours_adaptive': (SEMI.format('-adaptive'), 'semi'),
 }
 SPLITS = {'1/8': '1-8', '1/4': '1-4'}
 
