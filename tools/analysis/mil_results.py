@@ -136,16 +136,15 @@ def fold_config(method: str, dataset: str, seed: int, fold: int, work_dir: str,
     cfg.model.aggregator.in_channels = in_channels
     if epochs is not None:
         cfg.train_cfg.max_epochs = epochs
+    if selection != 'last':
+        cfg.val_dataloader.dataset.split = 'val'  # the held-out training bags
     if selection == 'val_nll':
-        # Validate on the held-out training bags after every epoch; keep the best.
-        cfg.val_dataloader.dataset.split = 'val'
+        # Validate after every epoch; keep the best.
         cfg.train_cfg.val_interval = 1
         cfg.default_hooks.checkpoint.update(save_best='bag/nll', rule='less')
     else:
         # Test once at the end (below), no validation during training
-        # (`val_last`: validated once after training, on the held-out bags).
-        if selection == 'val_last':
-            cfg.val_dataloader.dataset.split = 'val'
+        # (`val_last`: validated once after training, see run()).
         cfg.train_cfg.val_interval = cfg.train_cfg.max_epochs + 1
     cfg.randomness = dict(seed=seed)
     cfg.work_dir = work_dir
@@ -232,8 +231,11 @@ def select(method: str, dataset: str, seed: int, work_root: str, out: str, folds
     probe = dict(method=chosen, split=dataset, seed=seed, folds=folds,
                  epochs=epochs or Config.fromfile(osp.join(
                      ROOT, METHODS[chosen])).train_cfg.max_epochs)
-    known = [r for r in (json.load(open(out)) if osp.isfile(out) else [])
-             if _row_key(r) == _row_key(probe)]
+    rows = []
+    if osp.isfile(out):
+        with open(out) as f:
+            rows = json.load(f)
+    known = [r for r in rows if _row_key(r) == _row_key(probe)]
     if known:
         print(f'   chosen {chosen}: its row is in {out}', flush=True)
         test_row = known[0]

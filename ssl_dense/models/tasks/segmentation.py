@@ -241,12 +241,16 @@ class SegmentationAdapter(BaseTaskAdapter):
             return dict(loss_fp=zero_like_graph(student))
         samples = self._with_labels(data_samples, labels, inputs.shape[-2:],
                                     self.ignore_index(student))
+
+        def drop(feats):
+            return [F.dropout2d(f, p=p, training=True) for f in feats]
+
         if self.feature_perturbation.get('at', 'neck') == 'backbone':
-            feats = [F.dropout2d(f, p=p, training=True) for f in student.backbone(inputs)]
+            feats = drop(student.backbone(inputs))
             if getattr(student, 'with_neck', False):
                 feats = student.neck(feats)
         else:
-            feats = [F.dropout2d(f, p=p, training=True) for f in student.extract_feat(inputs)]
+            feats = drop(student.extract_feat(inputs))
         with self._pseudo_sampler(student):
             losses = student.decode_head.loss(feats, samples, student.train_cfg)
         return {f'fp_decode.{k}': scale_loss(finite_or_zero(v, student), weight)
