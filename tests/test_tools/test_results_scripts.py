@@ -489,3 +489,22 @@ def test_plot_results_names_the_keys_it_has_when_the_metric_is_missing(tmp_path)
     with pytest.raises(SystemExit, match=r"pose.json: no run has the metric 'mIoU'.*'PCK'"):
         _tool('plot_results').main([str(path), '--metric', 'mIoU', '--out',
                                     str(tmp_path / 'x.png')])
+
+
+def test_log_scalars_averages_keys_over_an_iteration_range(tmp_path, capsys):
+    tool = _tool('log_scalars')
+    log = tmp_path / 'train.log'
+    log.write_text(
+        '2026/11/23 - mmengine - INFO - Iter(train) [ 500/2000]  lr: 1e-3  pl_num_Pole: 9.0  '
+        'pl_num_Road: 90.0  thr_Pole: 0.9\n'
+        '2026/11/23 - mmengine - INFO - Iter(train) [1000/2000]  lr: 5.0e-04  '
+        'pl_num_Pole: 1.0  pl_num_Road: 30.0  thr_Pole: 0.7\n'
+        '2026/11/23 - mmengine - INFO - Iter(val) [26/26]  mIoU: 48.0\n'
+        '2026/11/23 - mmengine - INFO - Iter(train) [1050/2000]  lr: 4.9e-04  '
+        'pl_num_Pole: 3.0  pl_num_Road: 50.0  thr_Pole: 0.7\n')
+    means = tool.main([str(log), '--keys', 'pl_num_.*', '--from-iter', '1000', '--share'])
+    assert means == {'pl_num_Pole': 2.0, 'pl_num_Road': 40.0}
+    assert '4.76 %' in capsys.readouterr().out  # 2 of 42
+    assert tool.mean_scalars(log.read_text(), ['thr_.*'], to_iter=500) == {'thr_Pole': 0.9}
+    with pytest.raises(SystemExit, match="no training line in the range logs a key"):
+        tool.main([str(log), '--keys', 'loss_.*'])
