@@ -89,6 +89,19 @@ def test_coco_person_trs_config_trains_on_real_coco_images(tmp_path):
                              metainfo=dict(from_file='configs/_base_/datasets/coco.py'),
                              unlabeled=True, unlabeled_boxes='annotation')
     assert len(people) == 14  # every person box of the 4 images, not one per image
+    with pytest.raises(ValueError, match="unlabeled_boxes must be 'image' or 'annotation'"):
+        PoseCocoDataset(data_root=COCO, ann_file='test_coco.json', unlabeled=True,
+                        unlabeled_boxes='detector')
+    import json
+    bare = json.load(open(f'{COCO}/test_coco.json'))
+    bare['annotations'] = []
+    (tmp_path / 'bare.json').write_text(json.dumps(bare))
+    with pytest.raises(ValueError, match=r"bare.json: unlabeled_boxes='annotation' but no image "
+                                         r'has a \(non-crowd\) box'):
+        PoseCocoDataset(data_root=COCO, ann_file=str(tmp_path / 'bare.json'),
+                        data_prefix=dict(img=''),
+                        metainfo=dict(from_file='configs/_base_/datasets/coco.py'),
+                        unlabeled=True, unlabeled_boxes='annotation')
     assert {p['img_id'] for p in people} == {785, 40083, 196141, 197388}
     work = tmp_path / 'work'
     ann = f'{COCO}/test_coco.json'

@@ -131,3 +131,18 @@ def test_plain_mmpose_config_and_dataset_class_meta(trs_checkpoint, tmp_path):
     predictor = PosePredictor(config, checkpoint)
     assert predictor.meta['num_keypoints'] == 17
     assert predictor.meta['keypoint_id2name'][0] == 'nose'
+
+
+def test_pose_config_without_any_keypoint_meta_is_named(trs_checkpoint, tmp_path):
+    from mmengine.config import Config
+
+    from ssl_dense.apis import PosePredictor
+    checkpoint, _ = trs_checkpoint
+    cfg = Config.fromfile(f'{REPO_ROOT}/{CONFIG}')
+    cfg.test_dataloader.dataset.type = 'NoSuchDataset'
+    cfg.test_dataloader.dataset.pop('metainfo')
+    config = str(tmp_path / 'no_meta.py')
+    cfg.dump(config)
+    with pytest.raises(KeyError, match=r"no_meta.py: test_dataloader.dataset has no metainfo "
+                                       r"and its type 'NoSuchDataset' no METAINFO"):
+        PosePredictor(config, checkpoint)
