@@ -1,4 +1,5 @@
 """Results scripts: a tiny end-to-end run, upsert semantics, the table."""
+import argparse
 import json
 
 import matplotlib.image
@@ -204,6 +205,28 @@ def test_segmentation_results_pipeline_on_the_camvid_fixture(tmp_path):
     work = str(tmp_path / 'work' / 'ours_cutmix_fp_1-4_seed1')
     assert common.finished_checkpoint(work, 2).endswith('iter_2.pth')
     assert common.finished_checkpoint(work, 2000) is None
+
+
+@pytest.mark.parametrize('config', [
+    'configs/fpn/fpn_effl0_1xb8-2k_camvid-1-8.py',
+    'configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'])
+def test_segmentation_iters_stretch_the_poly_decay_not_only_the_loop(config):
+    """``--iters 4000`` must move the end of the poly decay too: a loop cut or
+    lengthened without it trains its last part at the floor learning rate."""
+    from mmengine.config import Config, DictAction
+
+    from tests.conftest import REPO_ROOT
+    tool = _tool('segmentation_results')
+    cfg = Config.fromfile(f'{REPO_ROOT}/{config}')
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg.merge_from_dict(parser.parse_args(
+        ['--cfg-options', *tool.schedule_options(4000)]).cfg_options)
+    poly = cfg.param_scheduler[1]
+    assert (poly['type'], poly['begin'], poly['end']) == ('PolyLR', 100, 4000)
+    assert cfg.param_scheduler[0]['type'] == 'LinearLR'
+    assert (cfg.train_cfg.max_iters, cfg.train_cfg.val_interval) == (4000, 2000)
+    assert cfg.default_hooks.checkpoint.interval == 2000
 
 
 def test_upsert_from_parallel_processes_keeps_every_row(tmp_path):

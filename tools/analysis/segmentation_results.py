@@ -15,8 +15,17 @@ Examples::
     python tools/analysis/segmentation_results.py --methods supervised ours_fixed \\
         --splits 1/8 1/4 --seeds 1 2 3
     python tools/analysis/segmentation_results.py --methods supervised_full --seeds 1
+    python tools/analysis/segmentation_results.py --methods supervised ours_fixed \\
+        --splits 1/8 --seeds 1 --iters 4000   # the whole schedule stretched to 4k iterations
     python tools/analysis/segmentation_results.py --methods ours_cutmix_fp --max-iters 4 \\
         --out /tmp/smoke.json          # a quick check of the pipeline, not a result
+
+``--iters N`` is a result at another schedule length: training stops at N,
+the poly decay ends at N and validation and checkpoints fall at N/2 and N
+(warm-up, burn-in and EMA ramp keep their iteration counts); work
+directories get an ``_it<N>`` suffix and rows ``"iters": N``, so rows of
+different lengths sit side by side. ``--max-iters`` only cuts the
+configured schedule short.
 
 ``python tools/analysis/results_table.py docs/results/segmentation.json``
 prints the README table.
@@ -62,19 +71,34 @@ def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) ->
     return options
 
 
+def schedule_options(iters: int) -> List[str]:
+    """``--cfg-options`` that stretch the poly schedule of the CamVid configs
+    to ``iters`` iterations (validation and checkpoints at half and end)."""
+    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters // 2}',
+            f'default_hooks.checkpoint.interval={iters // 2}',
+            f'param_scheduler.1.end={iters}']
+
+
 def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
-        data_root: Optional[str] = None, reuse: bool = False) -> dict:
+        data_root: Optional[str] = None, reuse: bool = False,
+        iters: Optional[int] = None) -> dict:
     """Train and test one (method, split, seed); return its results row.
     With ``reuse``, a finished training in the work directory is tested
-    again instead of trained again."""
+    again instead of trained again; ``iters`` stretches the whole schedule
+    (see :func:`schedule_options`), ``max_iters`` only stops it early."""
     config, kind = METHODS[method]
     if kind != 'full':
         config = split_config(config, '1-8', SPLITS[split])
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
-    if max_iters:
+    if iters:
+        options += schedule_options(iters)
+        max_iters = iters
+    elif max_iters:
         options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
                     f'default_hooks.checkpoint.interval={max_iters}']
     name = f'{method}_{SPLITS[split] if kind != "full" else "full"}_seed{seed}'
+    if iters:
+        name += f'_it{iters}'
     work_dir = osp.join(work_root, name)
     reuse_iters = (max_iters or Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
                    if reuse else None)
@@ -97,6 +121,9 @@ def main(argv=None) -> List[dict]:
     parser.add_argument('--data-root', help='CamVid folder (default: the configs\' data/camvid)')
     parser.add_argument('--max-iters', type=int, default=None,
                         help='shorten training (pipeline checks only; not a result)')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='stretch the whole schedule (poly decay included) to this '
+                        'many iterations (a result; work dirs get an _it<N> suffix)')
     parser.add_argument('--reuse', action='store_true',
                         help='test runs whose work directory already holds the final '
                         'checkpoint instead of training them again')
@@ -104,7 +131,7 @@ def main(argv=None) -> List[dict]:
     full = [m for m, (_, kind) in METHODS.items() if kind == 'full']
     return run_all(args.methods, args.splits, args.seeds,
                    lambda m, split, seed: run(m, split, seed, args.work_root, args.max_iters,
-                                              args.data_root, args.reuse),
+                                              args.data_root, args.reuse, args.iters),
                    args.out, full, summary=lambda r: f'mIoU {r["mIoU"]}')
 
 
