@@ -525,9 +525,39 @@ def test_log_scalars_averages_keys_over_an_iteration_range(tmp_path, capsys):
         '2026/11/23 - mmengine - INFO - Iter(val) [26/26]  mIoU: 48.0\n'
         '2026/11/23 - mmengine - INFO - Iter(train) [1050/2000]  lr: 4.9e-04  '
         'pl_num_Pole: 3.0  pl_num_Road: 50.0  thr_Pole: 0.7\n')
-    means = tool.main([str(log), '--keys', 'pl_num_.*', '--from-iter', '1000', '--share'])
-    assert means == {'pl_num_Pole': 2.0, 'pl_num_Road': 40.0}
+    means = tool.main([str(log), '--keys', 'pl_num_.*', '--from-iter', '1000', '--share',
+                       '--names', 'run'])
+    assert means == {'run': {'pl_num_Pole': 2.0, 'pl_num_Road': 40.0}}
     assert '4.76 %' in capsys.readouterr().out  # 2 of 42
     assert tool.mean_scalars(log.read_text(), ['thr_.*'], to_iter=500) == {'thr_Pole': 0.9}
     with pytest.raises(SystemExit, match="no training line in the range logs a key"):
         tool.main([str(log), '--keys', 'loss_.*'])
+
+
+def test_log_scalars_draws_the_curves_of_two_runs_with_validation(tmp_path, capsys):
+    """--plot compares runs key by key; validation lines sit at the last
+    training iteration before them and are read only with --val."""
+    tool = _tool('log_scalars')
+    logs = []
+    for name, losses, miou in (('sup', (0.9, 0.5), 40.0), ('semi', (0.8, 0.4), 42.5)):
+        path = tmp_path / f'{name}.log'
+        path.write_text(
+            f'Iter(train) [ 50/100]  lr: 1e-3  eta: 0:01:00  time: 1.5  loss: {losses[0]}\n'
+            f'Iter(train) [100/100]  lr: 1e-4  eta: 0:00:00  time: 1.5  loss: {losses[1]}\n'
+            f'Iter(val) [26/26]  teacher/mIoU: {miou}  data_time: 0.1  time: 0.5\n')
+        logs.append(str(path))
+    out = tmp_path / 'curves.png'
+    means = tool.main([*logs, '--names', 'sup', 'semi', '--keys', 'loss', '.*mIoU', 'time',
+                       '--val', '--plot', str(out)])
+    assert means['semi'] == {'loss': pytest.approx(0.6), 'teacher/mIoU': 42.5}
+    assert tool.scalar_series(open(logs[0]).read(), ['.*mIoU'], val=True) == {
+        'teacher/mIoU': [(100, 40.0)]}
+    assert tool.scalar_series(open(logs[0]).read(), ['.*mIoU']) == {}
+    image = matplotlib.image.imread(out)
+    assert image.shape[1] > 2 * image.shape[0]  # two panels side by side
+    assert '== semi' in capsys.readouterr().out
+    assert tool.run_name('work_dirs/ours_fixed/20261124_0112/20261124_0112.log') == 'ours_fixed'
+    assert tool.run_name('work_dirs/results/ours_u2pl_1-8_seed1.train.log') == \
+        'ours_u2pl_1-8_seed1'
+    with pytest.raises(SystemExit):  # one name for two logs
+        tool.main([*logs, '--names', 'a', '--keys', 'loss'])
