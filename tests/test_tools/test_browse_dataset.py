@@ -1,0 +1,76 @@
+"""tools/analysis/browse_dataset.py: the views a training pipeline packs, drawn."""
+import glob
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.structures import InstanceData, PixelData
+
+from tests.conftest import REPO_ROOT, load_script
+
+CAMVID = f'{REPO_ROOT}/tests/data/camvid'
+SEMI_SEG = 'configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
+
+
+@pytest.fixture(scope='module')
+def tool():
+    return load_script('tools/analysis/browse_dataset.py')
+
+
+def test_semi_segmentation_config_draws_labelled_and_both_unlabelled_views(tmp_path, tool):
+    load_script('tools/split_dataset.py').main([f'{CAMVID}/train', '--count', '2',
+                                               '--out-dir', str(tmp_path / 'splits')])
+    split = tmp_path / 'splits' / 'train.2img.seed1'
+    written = tool.main([
+        SEMI_SEG, '--num', '2', '--out-dir', str(tmp_path / 'out'), '--cfg-options',
+        f'train_dataloader.dataset.labeled.data_root={CAMVID}',
+        f'train_dataloader.dataset.unlabeled.data_root={CAMVID}',
+        f'train_dataloader.dataset.labeled.ann_file={split}.labeled.txt',
+        f'train_dataloader.dataset.unlabeled.ann_file={split}.unlabeled.txt'])
+    assert sorted(written) == sorted(glob.glob(str(tmp_path / 'out' / '*.png')))
+    assert len(written) == 4  # 2 labelled + 2 unlabelled samples
+    labelled = set(open(f'{split}.labeled.txt').read().split())
+    widths = {}
+    for path in written:
+        name = osp.basename(path).split('_', 1)[1][:-len('.png')]
+        widths[name in labelled] = cv2.imread(path).shape[1]
+    # 128-pixel training crops, enlarged to 320: one view (sup) against two
+    # (unsup_weak, unsup_strong) side by side.
+    assert widths[True] == 320
+    assert widths[False] == 2 * 320 + 6
+
+
+def test_views_are_enlarged_with_their_labels(tool):
+    from mmdet.structures import DetDataSample
+    from mmpose.structures import PoseDataSample
+    from mmseg.structures import SegDataSample
+    image = torch.zeros(3, 10, 20, dtype=torch.uint8)
+    seg = SegDataSample()
+    labels = torch.full((1, 10, 20), 11)
+    labels[:, :, 10:] = 0  # right half: class 0 (palette red), left half: void
+    seg.gt_sem_seg = PixelData(data=labels)
+    meta = dict(classes=['red'], palette=[(255, 0, 0)])
+    drawn = tool.draw_view(image, seg, meta, scale=3.0)
+    assert drawn.shape == (30, 60, 3)
+    assert drawn[29, 59, 2] > 100 and drawn[29, 59, 0] == 0  # BGR: red overlay
+    assert not drawn[29, 2].any()  # void stays undrawn
+    pose = PoseDataSample()
+    pose.gt_instances = InstanceData(transformed_keypoints=np.array([[[5.0, 5.0]]]),
+                                     keypoints_visible=np.array([[1.0]]))
+    drawn = tool.draw_view(image, pose, dict(keypoint_colors=[(0, 255, 0)]), scale=2.0)
+    assert drawn[10, 10, 1] == 255 and drawn.sum() == drawn[6:15, 6:15].sum()
+    det = DetDataSample()
+    det.gt_instances = InstanceData(bboxes=torch.tensor([[10.0, 10.0, 30.0, 30.0]]),
+                                    labels=torch.tensor([0]))
+    drawn = tool.draw_view(torch.zeros(3, 40, 40, dtype=torch.uint8), det,
+                           dict(classes=['cell']), scale=2.0)
+    assert drawn[60, 20:60].all(axis=1).all()  # bottom edge at 2 x 30
+    assert not drawn[40, 40].any()  # inside the box: nothing drawn
+
+
+def test_bag_config_is_refused_with_the_config_named(tmp_path, tool):
+    with pytest.raises(TypeError, match='abmil_musk1-10fold.py.*not images'):
+        tool.main(['configs/mil/abmil_musk1-10fold.py', '--num', '1',
+                   '--out-dir', str(tmp_path)])
