@@ -74,3 +74,43 @@ def test_bag_config_is_refused_with_the_config_named(tmp_path, tool):
     with pytest.raises(TypeError, match='abmil_musk1-10fold.py.*not images'):
         tool.main(['configs/mil/abmil_musk1-10fold.py', '--num', '1',
                    '--out-dir', str(tmp_path)])
+
+
+def test_checkpoint_draws_teacher_pseudo_labels_moved_to_the_strong_view(tmp_path, tool):
+    """With --checkpoint the unlabelled views show the teacher's pseudo labels;
+    weak and strong CamVid views share crop and flip, so the moved labels
+    are the weak view's, pixel for pixel."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from ssl_dense.registry import MODELS
+    load_script('tools/split_dataset.py').main([f'{CAMVID}/train', '--count', '2',
+                                               '--out-dir', str(tmp_path / 'splits')])
+    split = tmp_path / 'splits' / 'train.2img.seed1'
+    options = [f'train_dataloader.dataset.labeled.data_root={CAMVID}',
+               f'train_dataloader.dataset.unlabeled.data_root={CAMVID}',
+               f'train_dataloader.dataset.labeled.ann_file={split}.labeled.txt',
+               f'train_dataloader.dataset.unlabeled.ann_file={split}.unlabeled.txt',
+               'model.threshold.thr=0.0']  # an untrained teacher: every pixel passes
+    init_default_scope('ssl_dense')
+    cfg = Config.fromfile(f'{REPO_ROOT}/{SEMI_SEG}')
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in options[:4]))
+    cfg.model.threshold.thr = 0.0
+    model = MODELS.build(cfg.model).eval()
+    checkpoint = tmp_path / 'model.pth'
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    written = tool.main([SEMI_SEG, '--num', '1', '--out-dir', str(tmp_path / 'out'),
+                         '--checkpoint', str(checkpoint), '--cfg-options', *options])
+    assert len(written) == 2
+    # The function behind it, on one unlabelled sample.
+    from mmengine.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    data = dataset[dataset.num_labeled]
+    views = tool.pseudo_label_views(model, data)
+    weak, strong = views['unsup_weak'], views['unsup_strong']
+    h, w = data['data_samples']['unsup_strong'].metainfo['img_shape']
+    assert torch.equal(strong.labels[0, :h, :w], weak.labels[0, :h, :w])
+    assert (strong.labels[0, :h, :w] >= 0).all()
+    drawn = tool.with_pseudo_labels(data['data_samples']['unsup_strong'], strong)
+    assert torch.equal(drawn.gt_sem_seg.data, strong.labels.cpu())
+    assert tool.pseudo_label_views(model, dataset[0]) == {}  # a labelled sample

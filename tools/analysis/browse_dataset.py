@@ -18,8 +18,18 @@ the crop (mmpose, from ``transformed_keypoints``)::
 
 Images go to ``--out-dir`` as ``<index>_<image name>.png``; ``--seed`` fixes
 which samples and which random augmentations are drawn.
+
+With ``--checkpoint`` (a semi-supervised config and one of its checkpoints)
+the unlabelled views show pseudo labels instead: the weak view what the
+teacher labels on it after the threshold policy, the strong view those
+labels moved through the recorded geometric transforms (what the student's
+loss sees; parts that leave the view are dropped). The threshold starts from
+the checkpoint's state and is not updated; reviewers are not used::
+
+    python tools/analysis/browse_dataset.py CONFIG --checkpoint work_dirs/x/iter_2000.pth
 """
 import argparse
+import copy
 import os
 import os.path as osp
 import random
@@ -29,7 +39,9 @@ import cv2
 import numpy as np
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData, PixelData
 from mmengine.utils import ProgressBar
 
 #: Height of the title strip above each view.
@@ -142,6 +154,51 @@ def draw_sample(data: dict, meta: dict, min_side: int = 320) -> Dict[str, np.nda
     return views
 
 
+@torch.no_grad()
+def pseudo_label_views(model, data: dict) -> Dict[str, object]:
+    """Pseudo labels of one unlabelled pipeline output: ``{weak branch:
+    teacher's pseudo labels, strong branch: the same moved to the strong
+    view}`` (the task adapter's own structures), or ``{}`` for a labelled
+    sample.
+
+    Args:
+        model: A ``TeacherStudent`` (checkpoint loaded, eval mode).
+        data (dict): Output of the training pipeline (one ``MultiView`` sample).
+    """
+    weak, strong = model.branches['weak'], model.branches['strong']
+    if not isinstance(data['inputs'], dict) or data['inputs'].get(weak) is None:
+        return {}
+    batch = model.data_preprocessor(pseudo_collate([data]), False)
+    inputs, samples = batch['inputs'], batch['data_samples']
+    threshold = copy.deepcopy(model.threshold)  # the checkpoint's state, not updated
+    pseudo = model.adapter.pseudo_labels(model.teacher, inputs[weak], samples[weak], threshold)
+    moved = model.adapter.transfer(pseudo, samples[weak], samples[strong])
+    return {weak: pseudo[0], strong: moved[0]}
+
+
+def with_pseudo_labels(sample, pseudo):
+    """A copy of ``sample`` whose ground truth is the pseudo labels
+    ``pseudo`` (pixels with weight below 1, keypoints and boxes with weight
+    0 left out), so :func:`draw_view` draws them."""
+    sample = sample.clone()
+    weights = pseudo.get('weights', pseudo.get('keypoint_weights'))
+    if 'keypoints' in pseudo:
+        kept = weights > 0 if weights is not None else torch.ones(len(pseudo.keypoints))
+        sample.gt_instances = InstanceData(
+            transformed_keypoints=pseudo.keypoints[None].cpu().numpy(),
+            keypoints_visible=kept[None].float().cpu().numpy())
+    elif 'bboxes' in pseudo:
+        kept = weights > 0 if weights is not None else slice(None)
+        sample.gt_instances = InstanceData(bboxes=pseudo.bboxes[kept].cpu(),
+                                           labels=pseudo.labels[kept].cpu())
+    else:  # pixel labels
+        labels = pseudo.labels
+        if weights is not None:
+            labels = torch.where(weights >= 1, labels, torch.full_like(labels, -1))
+        sample.gt_sem_seg = PixelData(data=labels.cpu())
+    return sample
+
+
 def pick(dataset, num: int, rng: random.Random) -> List[int]:
     """Indices to draw: ``num`` labelled and ``num`` unlabelled ones from a
     semi-supervised dataset (``num_labeled`` attribute), else ``num``."""
@@ -168,6 +225,9 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
                         help='samples to draw (of each part of a semi-supervised dataset)')
     parser.add_argument('--out-dir', default='work_dirs/browse_dataset')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--checkpoint',
+                        help='a checkpoint of this semi-supervised config: draw the pseudo '
+                        'labels on the unlabelled views')
     parser.add_argument('--min-side', type=int, default=320,
                         help='enlarge views whose longer side is shorter than this')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -184,6 +244,16 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
     from mmengine.registry import DATASETS
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     meta = dict(getattr(dataset, 'metainfo', {}) or {})
+    model = None
+    if args.checkpoint:
+        from mmengine.registry import MODELS
+        from mmengine.runner import load_checkpoint
+        model = MODELS.build(cfg.model)
+        if not hasattr(model, 'adapter'):
+            raise TypeError(f'--checkpoint: {args.config} builds a {type(model).__name__}, not '
+                            'a semi-supervised TeacherStudent; pseudo labels need one')
+        load_checkpoint(model, args.checkpoint, map_location='cpu')
+        model.eval()
     rng = random.Random(args.seed)
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -204,8 +274,16 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
             raise TypeError(f'{args.config}: the inputs of sample {index} are not images; '
                             'browse_dataset draws image pipelines (detection, segmentation, '
                             'pose), not bags of features')
+        if model is not None:
+            for branch, pseudo in pseudo_label_views(model, data).items():
+                data['data_samples'][branch] = with_pseudo_labels(data['data_samples'][branch],
+                                                                  pseudo)
+        views = draw_sample(data, meta, args.min_side)
+        if model is not None:
+            views = {name if name == model.branches['labeled'] else f'{name}: pseudo labels': v
+                     for name, v in views.items()}
         path = osp.join(args.out_dir, f'{index:05d}_{_image_name(data)}.png')
-        cv2.imwrite(path, side_by_side(draw_sample(data, meta, args.min_side)))
+        cv2.imwrite(path, side_by_side(views))
         written.append(path)
         bar.update()
     print(f'\n{len(written)} sample(s) of {args.config} -> {args.out_dir}')
