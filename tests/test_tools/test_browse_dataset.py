@@ -114,3 +114,42 @@ def test_checkpoint_draws_teacher_pseudo_labels_moved_to_the_strong_view(tmp_pat
     drawn = tool.with_pseudo_labels(data['data_samples']['unsup_strong'], strong)
     assert torch.equal(drawn.gt_sem_seg.data, strong.labels.cpu())
     assert tool.pseudo_label_views(model, dataset[0]) == {}  # a labelled sample
+
+
+def test_supervised_pose_config_gets_its_keypoints_drawn(tmp_path, tool):
+    """A plain top-down config packs no crop keypoints by default; the tool
+    switches pack_transformed on so that the crop shows the bee's keypoints."""
+    load_script('tools/dataset_converters/bee_pose_to_coco.py').main(
+        [f'{REPO_ROOT}/tests/data/bee_pose', '--dst', str(tmp_path / 'bee'), '--copy'])
+    config = 'configs/topdown_heatmap/td-hm_effl0_1xb8-1k_bee.py'
+    written = tool.main([config, '--num', '2', '--out-dir', str(tmp_path / 'out'),
+                         '--min-side', '0', '--cfg-options',
+                         f'train_dataloader.dataset.data_root={tmp_path}/bee/'])
+    assert len(written) == 2
+    from mmengine.config import Config
+    from mmengine.registry import DATASETS, init_default_scope
+    cfg = Config.fromfile(f'{REPO_ROOT}/{config}')
+    cfg.train_dataloader.dataset.data_root = f'{tmp_path}/bee/'
+    tool.set_pack_transformed(cfg.train_dataloader.dataset)
+    init_default_scope('ssl_dense')
+    data = DATASETS.build(cfg.train_dataloader.dataset)[0]
+    assert 'transformed_keypoints' in data['data_samples'].gt_instances
+    drawn = tool.draw_view(data['inputs'], data['data_samples'], {})
+    assert (drawn != tool._image(data['inputs'])).any(axis=2).sum() > 50
+
+
+def test_unlabelled_views_never_show_hidden_truth_or_ignored_boxes(tool):
+    from mmdet.structures import DetDataSample
+    truth = DetDataSample()
+    truth.gt_instances = InstanceData(bboxes=torch.tensor([[1.0, 1.0, 5.0, 5.0]]),
+                                      labels=torch.tensor([0]))
+    data = dict(inputs=dict(sup=None, unsup_weak=torch.zeros(3, 8, 8)),
+                data_samples=dict(sup=None, unsup_weak=truth))
+    tool.hide_unlabelled_truth(data, 'sup')
+    assert 'gt_instances' not in data['data_samples']['unsup_weak']
+    assert 'gt_instances' in truth  # the pipeline's own sample is left as it was
+    pseudo = InstanceData(bboxes=torch.tensor([[1.0, 1.0, 5.0, 5.0], [2.0, 2.0, 6.0, 6.0]]),
+                          labels=torch.tensor([0, 1]), scores=torch.tensor([0.9, 0.6]),
+                          weights=torch.tensor([1.0, 0.5]))
+    drawn = tool.with_pseudo_labels(DetDataSample(), pseudo)
+    assert drawn.gt_instances.labels.tolist() == [0]  # weight 0.5: ignored in the loss

@@ -78,3 +78,39 @@ def test_empty_folder_and_missing_categories_are_named(tmp_path):
     with pytest.raises(KeyError, match='plain.json has no "categories"'):
         tool.main([str(tmp_path / 'empty'), '--categories-from', str(tmp_path / 'plain.json'),
                    '--out', str(tmp_path / 'u.json')])
+
+
+def test_sizes_are_what_the_training_loader_decodes(tmp_path):
+    """An EXIF-rotated photo is as wide as mmcv loads it (not as its header
+    says); a truncated jpeg is refused by name, not passed on to crash training."""
+    import mmcv
+    import numpy as np
+    tool = load_script('tools/dataset_converters/images2coco.py')
+    pixels = (np.random.default_rng(0).random((300, 400, 3)) * 255).astype('uint8')
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    Image.fromarray(pixels).save(tmp_path / 'side.jpg', exif=exif)
+    loaded = mmcv.imread(str(tmp_path / 'side.jpg'))
+    assert tool.image_size(str(tmp_path / 'side.jpg')) == (loaded.shape[1], loaded.shape[0])
+    assert tool.image_size(str(tmp_path / 'side.jpg')) == (300, 400)
+    data = (tmp_path / 'side.jpg').read_bytes()
+    (tmp_path / 'cut.jpg').write_bytes(data[:len(data) // 3])
+    with pytest.raises(OSError, match='cut.jpg is not a readable image'):
+        tool.image_size(str(tmp_path / 'cut.jpg'))
+
+
+def test_recursive_folders_leave_out_only_the_labelled_path(tmp_path):
+    tool = load_script('tools/dataset_converters/images2coco.py')
+    image = Image.open(f'{BCCD}/images/BloodImage_00000.jpg')
+    for name in ('cam1/0001.jpg', 'cam2/0001.jpg', 'cam2/0002.jpg'):
+        (tmp_path / 'data' / name).parent.mkdir(parents=True, exist_ok=True)
+        image.save(tmp_path / 'data' / name)
+    json.dump(dict(images=[dict(id=1, file_name='cam1/0001.jpg', width=1, height=1)],
+                   categories=[dict(id=1, name='cell')]), open(tmp_path / 'lab.json', 'w'))
+    coco, bad, labelled = tool.images_to_coco(str(tmp_path / 'data'), str(tmp_path / 'lab.json'),
+                                              recursive=True)
+    assert [img['file_name'] for img in coco['images']] == ['cam2/0001.jpg', 'cam2/0002.jpg']
+    assert (bad, labelled) == ([], 1)
+    with pytest.raises(SystemExit):  # would overwrite the labelled file
+        tool.main([str(tmp_path / 'data'), '--categories-from', str(tmp_path / 'lab.json'),
+                   '--out', str(tmp_path / 'lab.json')])

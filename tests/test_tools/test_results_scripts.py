@@ -1,6 +1,7 @@
 """Results scripts: a tiny end-to-end run, upsert semantics, the table."""
 import argparse
 import json
+import math
 
 import matplotlib.image
 import pytest
@@ -534,6 +535,28 @@ def test_log_scalars_averages_keys_over_an_iteration_range(tmp_path, capsys):
         tool.main([str(log), '--keys', 'loss_.*'])
 
 
+def test_log_scalars_reads_epoch_logs_nan_and_exponents(tmp_path):
+    """Epoch-based logs (MIL configs) count iterations across epochs; a nan
+    loss is kept (a diverged run must not look healthy); 1.2E+03 is 1200; a
+    multi-number value is not a scalar; bookkeeping keys only when named."""
+    tool = _tool('log_scalars')
+    log = ('Epoch(train)  [2][ 50/270]  lr: 5e-4  eta: 0:01:00  time: 0.5  loss: 0.9  '
+           'n: 1.2E+03\n'
+           'Epoch(train) [2][100/270]  loss: nan  memory: 300\n'
+           'Epoch(val) [2][10/10]  coco/bbox_mAP_copypaste: 0.412 0.801  acc: 0.5\n')
+    series = tool.scalar_series(log, ['.*'], val=True)
+    assert series['loss'][0] == (320, 0.9) and series['loss'][1][0] == 370
+    assert math.isnan(series['loss'][1][1])
+    assert series['n'] == [(320, 1200.0)] and series['acc'] == [(370, 0.5)]
+    assert 'coco/bbox_mAP_copypaste' not in series
+    assert 'memory' not in series and 'time' not in series
+    assert tool.scalar_series(log, ['memory']) == {'memory': [(370, 300.0)]}
+    path = tmp_path / 'train.log'
+    path.write_text(log)
+    with pytest.raises(SystemExit, match='the log has .*loss'):
+        tool.main([str(path), '--keys', 'los'])
+
+
 def test_log_scalars_draws_the_curves_of_two_runs_with_validation(tmp_path, capsys):
     """--plot compares runs key by key; validation lines sit at the last
     training iteration before them and are read only with --val."""
@@ -547,7 +570,7 @@ def test_log_scalars_draws_the_curves_of_two_runs_with_validation(tmp_path, caps
             f'Iter(val) [26/26]  teacher/mIoU: {miou}  data_time: 0.1  time: 0.5\n')
         logs.append(str(path))
     out = tmp_path / 'curves.png'
-    means = tool.main([*logs, '--names', 'sup', 'semi', '--keys', 'loss', '.*mIoU', 'time',
+    means = tool.main([*logs, '--names', 'sup', 'semi', '--keys', 'loss', '.*mIoU',
                        '--val', '--plot', str(out)])
     assert means['semi'] == {'loss': pytest.approx(0.6), 'teacher/mIoU': 42.5}
     assert tool.scalar_series(open(logs[0]).read(), ['.*mIoU'], val=True) == {

@@ -188,7 +188,9 @@ def with_pseudo_labels(sample, pseudo):
             transformed_keypoints=pseudo.keypoints[None].cpu().numpy(),
             keypoints_visible=kept[None].float().cpu().numpy())
     elif 'bboxes' in pseudo:
-        kept = weights > 0 if weights is not None else slice(None)
+        # Boxes under weight 1 (e.g. a band threshold's) are ignored regions
+        # in the student's loss, not labels.
+        kept = weights >= 1 if weights is not None else slice(None)
         sample.gt_instances = InstanceData(bboxes=pseudo.bboxes[kept].cpu(),
                                            labels=pseudo.labels[kept].cpu())
     else:  # pixel labels
@@ -197,6 +199,35 @@ def with_pseudo_labels(sample, pseudo):
             labels = torch.where(weights >= 1, labels, torch.full_like(labels, -1))
         sample.gt_sem_seg = PixelData(data=labels.cpu())
     return sample
+
+
+def set_pack_transformed(cfg) -> None:
+    """Make every ``PackPoseInputs`` of ``cfg`` pack ``transformed_keypoints``
+    (the keypoints in the crop), which is what is drawn for pose."""
+    if isinstance(cfg, dict):
+        if str(cfg.get('type', '')).split('.')[-1] == 'PackPoseInputs':
+            cfg['pack_transformed'] = True
+        for value in cfg.values():
+            set_pack_transformed(value)
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            set_pack_transformed(value)
+
+
+def hide_unlabelled_truth(data: dict, labelled: str) -> None:
+    """Drop the ground truth of every view but the labelled one: unlabelled
+    views of a hidden-truth config carry it for logging only, never for a
+    loss, and drawing it would look like labels the student learns from."""
+    samples = data['data_samples']
+    if not isinstance(samples, dict):
+        return
+    for name, sample in samples.items():
+        if sample is not None and name != labelled:
+            sample = sample.clone()
+            for key in ('gt_instances', 'gt_sem_seg', 'gt_instance_labels', 'gt_fields'):
+                if key in sample:
+                    delattr(sample, key)
+            samples[name] = sample
 
 
 def pick(dataset, num: int, rng: random.Random) -> List[int]:
@@ -241,6 +272,8 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
     if 'train_dataloader' not in cfg:
         raise KeyError(f'{args.config} has no train_dataloader to browse')
     init_default_scope(cfg.get('default_scope', 'ssl_dense'))
+    set_pack_transformed(cfg.train_dataloader.dataset)
+    labelled = (cfg.get('model') or {}).get('branches', {}).get('labeled', 'sup')
     from mmengine.registry import DATASETS
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     meta = dict(getattr(dataset, 'metainfo', {}) or {})
@@ -271,9 +304,10 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
         views = data['inputs'].values() if isinstance(data['inputs'], dict) else [
             data['inputs']]
         if not all(_is_image(v) for v in views if v is not None):
-            raise TypeError(f'{args.config}: the inputs of sample {index} are not images; '
-                            'browse_dataset draws image pipelines (detection, segmentation, '
-                            'pose), not bags of features')
+            raise TypeError(f'{args.config}: the inputs of sample {index} are not images '
+                            '(C, H, W with 1 or 3 channels); browse_dataset draws image '
+                            'pipelines (detection, segmentation, pose), not bags of features')
+        hide_unlabelled_truth(data, labelled)
         if model is not None:
             for branch, pseudo in pseudo_label_views(model, data).items():
                 data['data_samples'][branch] = with_pseudo_labels(data['data_samples'][branch],

@@ -22,9 +22,12 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional, Tuple
 
-LINE = re.compile(r'Iter\((train|val)\) \[\s*(\d+)/\d+\](.*)')
-SCALAR = re.compile(r'(\S+): (-?[\d.]+(?:e[-+]?\d+)?)')
-#: Bookkeeping every training line has; not curves anyone asks for.
+#: ``Iter(train) [i/N]`` (iteration-based loops) or ``Epoch(train) [e][i/N]``
+#: (epoch-based: iteration (e - 1) * N + i).
+LINE = re.compile(r'(?:Iter|Epoch)\((train|val)\)\s*(?:\[(\d+)\])?\s*\[\s*(\d+)/(\d+)\](.*)')
+SCALAR = re.compile(r'(\S+): (-?(?:nan|inf|\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))'
+                    r'(?=\s+\S+:\s|\s*$)')  # one number, then the next key or the end
+#: Bookkeeping every training line has: left out unless a key names it exactly.
 SKIP = {'eta', 'time', 'data_time', 'memory'}
 
 
@@ -39,17 +42,25 @@ def scalar_series(log: str, patterns: List[str], from_iter: int = 0,
     series: Dict[str, List[Tuple[int, float]]] = {}
     it = 0
     for match in LINE.finditer(log):
-        kind, body = match.group(1), match.group(3)
+        kind, epoch, step, length, body = match.groups()
         if kind == 'train':
-            it = int(match.group(2))
+            it = int(step) + (int(epoch) - 1) * int(length) if epoch else int(step)
         elif not val:
             continue
         if it < from_iter or (to_iter is not None and it > to_iter):
             continue
         for key, value in SCALAR.findall(body):
-            if key not in SKIP and any(k.fullmatch(key) for k in keys):
+            if key in SKIP and key not in patterns:
+                continue
+            if any(k.fullmatch(key) for k in keys):
                 series.setdefault(key, []).append((it, float(value)))
     return series
+
+
+def logged_keys(log: str) -> List[str]:
+    """Every scalar key the training and validation lines of ``log`` carry."""
+    return sorted({key for match in LINE.finditer(log)
+                   for key, _ in SCALAR.findall(match.group(5))})
 
 
 def mean_scalars(log: str, patterns: List[str], from_iter: int = 0,
@@ -120,10 +131,15 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
     runs, means = {}, {}
     for name, path in zip(names, args.logs):
         with open(path) as f:
-            series = scalar_series(f.read(), args.keys, args.from_iter, args.to_iter, args.val)
+            log = f.read()
+        series = scalar_series(log, args.keys, args.from_iter, args.to_iter, args.val)
         if not series:
-            raise SystemExit(f'{path}: no {"" if args.val else "training "}line in the range '
-                             f'logs a key matching {args.keys}')
+            found = logged_keys(log)
+            raise SystemExit(
+                f'{path}: no {"" if args.val else "training "}line in the range logs a key '
+                f'matching {args.keys}; '
+                + (f'the log has {", ".join(found)}' if found else
+                   'it has no Iter(train) or Epoch(train) lines at all'))
         runs[name] = series
         means[name] = {k: sum(v for _, v in s) / len(s) for k, s in series.items()}
         total = sum(means[name].values())

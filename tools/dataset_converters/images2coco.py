@@ -11,9 +11,11 @@ annotations. This tool writes that file from the folder:
   names and skeleton);
 * images the labelled file already lists (same file name) are left out, so
   no image is both labelled and unlabelled;
-* every image is opened (header only) for its size; a file that cannot be
-  read as an image stops the tool with its name, or with ``--skip-bad`` is
-  left out and listed, so training does not crash on it hours later.
+* every image is decoded as the training loader decodes it (OpenCV, colour,
+  EXIF orientation applied), so ``width`` and ``height`` are the sizes the
+  pipeline sees; a file that cannot be decoded (not an image, truncated)
+  stops the tool with its name, or with ``--skip-bad`` is left out and
+  listed, so training does not crash on it hours later.
 
 ``file_name`` is relative to the folder: point the unlabelled dataset's
 ``data_prefix=dict(img=...)`` at it. Example::
@@ -49,22 +51,33 @@ def list_images(folder: str, recursive: bool = False,
 
 
 def image_size(path: str) -> Tuple[int, int]:
-    """(width, height) of an image file from its header.
+    """(width, height) of an image as mmcv's default loader sees it: decoded
+    whole by OpenCV in colour, which applies the EXIF orientation (a photo
+    taken upright on its side reports its height as width in the header).
 
     Raises:
-        OSError: The file is not a readable image (the message names it).
+        OSError: The file cannot be decoded, e.g. it is not an image or is
+            truncated (the message names it).
     """
-    from PIL import Image
+    import cv2
+    import numpy as np
     try:
-        with Image.open(path) as image:
-            image.verify()  # a truncated or corrupt file fails here, not at training time
-        with Image.open(path) as image:
-            width, height = image.size
+        data = np.fromfile(path, dtype=np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     except Exception as err:
         raise OSError(f'{path} is not a readable image: {type(err).__name__}: {err}') from err
-    if width <= 0 or height <= 0:
-        raise OSError(f'{path} has an empty size {width}x{height}')
+    if image is None or image.size == 0:
+        raise OSError(f'{path} is not a readable image (OpenCV cannot decode it; empty, '
+                      'truncated or not an image file)')
+    height, width = image.shape[:2]
     return width, height
+
+
+def is_labelled(name: str, taken: List[str]) -> bool:
+    """Whether the folder's image ``name`` (relative path) is one of the
+    labelled file names ``taken``: the same path, or one ends with the other
+    at a folder boundary (the two files may use different image prefixes)."""
+    return any(name == t or name.endswith('/' + t) or t.endswith('/' + name) for t in taken)
 
 
 def images_to_coco(folder: str, categories_from: str, recursive: bool = False,
@@ -87,13 +100,13 @@ def images_to_coco(folder: str, categories_from: str, recursive: bool = False,
         labelled = json.load(f)
     if not labelled.get('categories'):
         raise KeyError(f'{categories_from} has no "categories" to copy')
-    taken = {img['file_name'] for img in labelled.get('images', [])}
-    taken_names = {osp.basename(name) for name in taken}
+    taken = sorted({osp.normpath(img['file_name']).replace(os.sep, '/')
+                    for img in labelled.get('images', [])})
     names = list_images(folder, recursive)
     if not names:
         where = 'sub-folders too' if recursive else '--recursive to look in sub-folders'
         raise FileNotFoundError(f'{folder} holds no images ({", ".join(EXTENSIONS)}; {where})')
-    kept = [n for n in names if n not in taken and osp.basename(n) not in taken_names]
+    kept = [n for n in names if not is_labelled(n.replace(os.sep, '/'), taken)]
     images, bad = [], []
     bar = ProgressBar(len(kept))
     for name in kept:
@@ -122,6 +135,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     parser.add_argument('--skip-bad', action='store_true',
                         help='leave out files that are not readable images (listed)')
     args = parser.parse_args(argv)
+    if osp.abspath(args.out) == osp.abspath(args.categories_from):
+        parser.error(f'--out {args.out} is the labelled file; write the unlabelled one elsewhere')
     coco, bad, overlap = images_to_coco(args.folder, args.categories_from, args.recursive,
                                         args.skip_bad)
     if not coco['images']:
