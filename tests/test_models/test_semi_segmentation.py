@@ -194,3 +194,18 @@ def test_camvid_configs_train_on_the_split_their_name_gives(config):
              if dataset.type == 'ssl_dense.SemiDataset' else [dataset.ann_file])
     for name in files:
         assert name.startswith(f'splits/train.{split}.seed1.'), (config, name)
+
+
+def test_nohue_config_changes_only_the_strong_colour_noise():
+    """The probe config keeps colours' identity on the strong view (no hue
+    shift, no grey) and nothing else: same shared geometry, weak view, model."""
+    base = Config.fromfile(f'{REPO_ROOT}/{SEMI_SEG}')
+    probe = Config.fromfile(
+        f'{REPO_ROOT}/{SEMI_SEG}'.replace('mean-teacher_', 'mean-teacher-nohue_'))
+    views = [c.train_dataloader.dataset.unlabeled.pipeline[1] for c in (base, probe)]
+    assert views[0]['shared'] == views[1]['shared']
+    assert views[0]['views']['unsup_weak'] == views[1]['views']['unsup_weak']
+    transforms = views[1]['views']['unsup_strong'][0]['transforms']
+    assert [t['type'] for t in transforms] == ['ColorJitter', 'GaussianBlur']
+    assert transforms[0]['hue'] == 0.0
+    assert base.model == probe.model
