@@ -208,26 +208,38 @@ def test_segmentation_results_pipeline_on_the_camvid_fixture(tmp_path):
     assert common.finished_checkpoint(work, 2000) is None
 
 
-@pytest.mark.parametrize('config', [
-    'configs/fpn/fpn_effl0_1xb8-2k_camvid-1-8.py',
-    'configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'])
-def test_segmentation_iters_stretch_the_poly_decay_not_only_the_loop(config):
-    """``--iters 4000`` must move the end of the poly decay too: a loop cut or
-    lengthened without it trains its last part at the floor learning rate."""
+def _stretched(config, iters):
     from mmengine.config import Config, DictAction
 
     from tests.conftest import REPO_ROOT
-    tool = _tool('segmentation_results')
     cfg = Config.fromfile(f'{REPO_ROOT}/{config}')
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     cfg.merge_from_dict(parser.parse_args(
-        ['--cfg-options', *tool.schedule_options(4000)]).cfg_options)
+        ['--cfg-options', *_tool('results_common').stretch_options(config, iters)]).cfg_options)
+    return cfg
+
+
+@pytest.mark.parametrize('config', [
+    'configs/fpn/fpn_effl0_1xb8-2k_camvid-1-8.py',
+    'configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'])
+def test_iters_stretch_the_poly_decay_not_only_the_loop(config):
+    """``--iters 4000`` must move the end of the poly decay too: a loop cut or
+    lengthened without it trains its last part at the floor learning rate."""
+    cfg = _stretched(config, 4000)
     poly = cfg.param_scheduler[1]
     assert (poly['type'], poly['begin'], poly['end']) == ('PolyLR', 100, 4000)
-    assert cfg.param_scheduler[0]['type'] == 'LinearLR'
+    assert cfg.param_scheduler[0]['type'] == 'LinearLR' and cfg.param_scheduler[0]['end'] == 100
     assert (cfg.train_cfg.max_iters, cfg.train_cfg.val_interval) == (4000, 2000)
     assert cfg.default_hooks.checkpoint.interval == 2000
+
+
+def test_iters_scale_the_learning_rate_steps_of_the_pose_schedule():
+    cfg = _stretched('configs/trs/trs_td-hm_effl0_1xb16-1k_semi-10pct-bee.py', 3000)
+    steps = cfg.param_scheduler[1]
+    assert (steps['type'], steps['milestones']) == ('MultiStepLR', [2250, 2700])
+    assert cfg.param_scheduler[0]['end'] == 100  # the warm-up keeps its length
+    assert (cfg.train_cfg.max_iters, cfg.train_cfg.val_interval) == (3000, 3000)
 
 
 def test_upsert_from_parallel_processes_keeps_every_row(tmp_path):

@@ -46,8 +46,8 @@ from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from results_common import (MACHINE, ROOT, abs_work_dir, parse_member_metrics,  # noqa: E402
-                            parse_pseudo_quality, run_all, run_script, split_config, test,
-                            train, train_log, upsert)
+                            parse_pseudo_quality, run_all, run_script, split_config,
+                            stretch_options, test, train, train_log, upsert)
 
 SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'
 #: method -> (config of the 10pct split, kind); kind decides how the split is
@@ -100,16 +100,24 @@ def data_options(root: str) -> List[str]:
 
 
 def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
-        data_root: Optional[str] = None) -> dict:
-    """Train and test one (method, split, seed); return its results row."""
+        data_root: Optional[str] = None, iters: Optional[int] = None) -> dict:
+    """Train and test one (method, split, seed); return its results row.
+    ``iters`` runs the whole schedule at that length (see
+    :func:`results_common.stretch_options`; work dir suffix ``_it<N>``),
+    ``max_iters`` only stops it early."""
     config, kind = METHODS[method]
     if kind != 'full':
         config = split_config(config, '10pct', split)
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
-    if max_iters:
+    if iters:
+        options += stretch_options(config, iters)
+        max_iters = iters
+    elif max_iters:
         options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
                     f'default_hooks.checkpoint.interval={max_iters}']
     name = f'{method}_{split if kind != "full" else "full"}_seed{seed}'
+    if iters:
+        name += f'_it{iters}'
     work_dir = osp.join(work_root, name)
     what = f'{method} {split} seed {seed}'
     checkpoint = train(config, work_dir, options, what)
@@ -226,6 +234,9 @@ def main(argv=None) -> List[dict]:
                         help='bee pose folder (default: the configs\' data/bee_pose)')
     parser.add_argument('--max-iters', type=int, default=None,
                         help='shorten training (pipeline checks only; not a result)')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='run the whole schedule (learning-rate steps included) at this '
+                        'many iterations (a result; work dirs get an _it<N> suffix)')
     parser.add_argument('--student-from-logs', action='store_true',
                         help='train nothing: add the student metrics to the semi-supervised '
                         'rows of --out from their training logs under --work-root')
@@ -242,7 +253,7 @@ def main(argv=None) -> List[dict]:
     full = [m for m, (_, kind) in METHODS.items() if kind == 'full']
     return run_all(args.methods, args.splits, args.seeds,
                    lambda m, split, seed: run(m, split, seed, args.work_root, args.max_iters,
-                                              args.data_root),
+                                              args.data_root, args.iters),
                    args.out, full, summary=lambda r: f'PCK {r["PCK"]}  AP {r["AP"]}')
 
 

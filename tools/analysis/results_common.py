@@ -54,6 +54,43 @@ def split_config(config: str, default_split: str, split: str) -> str:
     return named if osp.isfile(osp.join(ROOT, named)) else config
 
 
+def stretch_options(config: str, iters: int) -> List[str]:
+    """``--cfg-options`` that run the whole schedule of ``config`` at
+    ``iters`` iterations instead of its ``train_cfg.max_iters``: a scheduler
+    that ends at the old length ends at the new one (e.g. a poly decay),
+    step milestones scale with it, and validation and checkpoint intervals
+    keep their share of the run; warm-ups and burn-ins keep their iteration
+    counts.
+
+    Args:
+        config (str): Config path relative to the repository root.
+        iters (int): New schedule length.
+
+    Returns:
+        list[str]: ``key=value`` options for ``tools/train.py --cfg-options``.
+    """
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    old = int(cfg.train_cfg.max_iters)
+
+    def scaled(value: int) -> int:
+        return max(1, round(value * iters / old))
+
+    options = [f'train_cfg.max_iters={iters}',
+               f'train_cfg.val_interval={scaled(cfg.train_cfg.get("val_interval", old))}']
+    checkpoint = cfg.get('default_hooks', {}).get('checkpoint', {})
+    if 'interval' in checkpoint and checkpoint['interval'] > 0:
+        options.append(f'default_hooks.checkpoint.interval={scaled(checkpoint["interval"])}')
+    schedulers = cfg.get('param_scheduler') or []
+    for i, scheduler in enumerate([schedulers] if isinstance(schedulers, dict) else schedulers):
+        if scheduler.get('end') == old:
+            options.append(f'param_scheduler.{i}.end={iters}')
+        if 'milestones' in scheduler:
+            steps = ','.join(str(scaled(m)) for m in scheduler['milestones'])
+            options.append(f'param_scheduler.{i}.milestones=[{steps}]')
+    return options
+
+
 def train(config: str, work_dir: str, options: Sequence[str], what: str,
           reuse_iters: Optional[int] = None) -> str:
     """Train ``config`` with tools/train.py (log: ``<work_dir>.train.log``);

@@ -37,7 +37,8 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
-from results_common import MACHINE, ROOT, run_all, split_config, test, train  # noqa: E402
+from results_common import (MACHINE, ROOT, run_all, split_config, stretch_options,  # noqa: E402
+                            test, train)
 
 SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
 #: method -> (config of the 1/8 split, kind); kind decides how the split is applied.
@@ -72,27 +73,20 @@ def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) ->
     return options
 
 
-def schedule_options(iters: int) -> List[str]:
-    """``--cfg-options`` that stretch the poly schedule of the CamVid configs
-    to ``iters`` iterations (validation and checkpoints at half and end)."""
-    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters // 2}',
-            f'default_hooks.checkpoint.interval={iters // 2}',
-            f'param_scheduler.1.end={iters}']
-
-
 def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
         data_root: Optional[str] = None, reuse: bool = False,
         iters: Optional[int] = None) -> dict:
     """Train and test one (method, split, seed); return its results row.
     With ``reuse``, a finished training in the work directory is tested
     again instead of trained again; ``iters`` stretches the whole schedule
-    (see :func:`schedule_options`), ``max_iters`` only stops it early."""
+    (see :func:`results_common.stretch_options`), ``max_iters`` only stops it
+    early."""
     config, kind = METHODS[method]
     if kind != 'full':
         config = split_config(config, '1-8', SPLITS[split])
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
     if iters:
-        options += schedule_options(iters)
+        options += stretch_options(config, iters)
         max_iters = iters
     elif max_iters:
         options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
