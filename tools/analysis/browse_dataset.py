@@ -178,8 +178,9 @@ def pseudo_label_views(model, data: dict) -> Dict[str, object]:
 
 def with_pseudo_labels(sample, pseudo):
     """A copy of ``sample`` whose ground truth is the pseudo labels
-    ``pseudo`` (pixels with weight below 1, keypoints and boxes with weight
-    0 left out), so :func:`draw_view` draws them."""
+    ``pseudo`` as the student's loss takes them (pixels and boxes with
+    weight below 1 and keypoints with weight 0 left out), so
+    :func:`draw_view` draws them."""
     sample = sample.clone()
     weights = pseudo.get('weights', pseudo.get('keypoint_weights'))
     if 'keypoints' in pseudo:
