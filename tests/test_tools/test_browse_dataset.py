@@ -153,3 +153,10 @@ def test_unlabelled_views_never_show_hidden_truth_or_ignored_boxes(tool):
                           weights=torch.tensor([1.0, 0.5]))
     drawn = tool.with_pseudo_labels(DetDataSample(), pseudo)
     assert drawn.gt_instances.labels.tolist() == [0]  # weight 0.5: ignored in the loss
+
+
+def test_checkpoint_of_a_supervised_config_is_refused(tmp_path, tool):
+    config = 'configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd.py'
+    with pytest.raises(TypeError, match='builds a RetinaNet, not a semi-supervised'):
+        tool.main([config, '--checkpoint', str(tmp_path / 'unused.pth'),
+                   '--out-dir', str(tmp_path)])

@@ -98,3 +98,9 @@ def test_slide_with_coordinates_is_drawn_as_a_heatmap(tmp_path, tool):
     assert [r['bag_id'] for r in rows] == ['slide_1'] and rows[0]['instances'] == 40
     picture = matplotlib.image.imread(tmp_path / 'out' / 'slide_1.png')
     assert picture.shape[1] > picture.shape[0]  # a 9 x 6 slide is wider than tall
+
+
+def test_non_bag_config_is_refused_with_the_config_named(tmp_path, tool):
+    config = 'configs/retinanet/retinanet_effl0_fpn_1xb4-1k_bccd.py'
+    with pytest.raises(TypeError, match='retinanet_effl0_fpn_1xb4-1k_bccd.py.*not a bag dataset'):
+        tool.main([config, str(tmp_path / 'unused.pth'), '--out-dir', str(tmp_path)])

@@ -67,8 +67,12 @@ def mean_scalars(log: str, patterns: List[str], from_iter: int = 0,
                  to_iter: Optional[int] = None, val: bool = False) -> Dict[str, float]:
     """``{key: mean}`` over the lines of ``log`` in the iteration range (see
     :func:`scalar_series`)."""
-    return {k: sum(v for _, v in s) / len(s)
-            for k, s in scalar_series(log, patterns, from_iter, to_iter, val).items()}
+    return series_means(scalar_series(log, patterns, from_iter, to_iter, val))
+
+
+def series_means(series: Dict[str, List[Tuple[int, float]]]) -> Dict[str, float]:
+    """``{key: mean of its values}`` of :func:`scalar_series` output."""
+    return {k: sum(v for _, v in s) / len(s) for k, s in series.items()}
 
 
 def run_name(path: str) -> str:
@@ -141,7 +145,7 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
                 + (f'the log has {", ".join(found)}' if found else
                    'it has no Iter(train) or Epoch(train) lines at all'))
         runs[name] = series
-        means[name] = {k: sum(v for _, v in s) / len(s) for k, s in series.items()}
+        means[name] = series_means(series)
         total = sum(means[name].values())
         if len(args.logs) > 1:
             print(f'== {name} ({path})')

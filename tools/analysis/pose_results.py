@@ -45,9 +45,9 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from results_common import (MACHINE, ROOT, abs_work_dir, parse_member_metrics,  # noqa: E402
-                            parse_pseudo_quality, run_all, run_script, split_config,
-                            stretch_options, test, train, train_log, upsert)
+from results_common import (MACHINE, ROOT, abs_work_dir, length_options,  # noqa: E402
+                            parse_member_metrics, parse_pseudo_quality, run_all, run_script,
+                            split_config, test, train, train_log, upsert)
 
 SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'
 #: method -> (config of the 10pct split, kind); kind decides how the split is
@@ -109,12 +109,8 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
     if kind != 'full':
         config = split_config(config, '10pct', split)
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
-    if iters:
-        options += stretch_options(config, iters)
-        max_iters = iters
-    elif max_iters:
-        options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
-                    f'default_hooks.checkpoint.interval={max_iters}']
+    options += length_options(config, iters, max_iters)
+    max_iters = iters or max_iters
     name = f'{method}_{split if kind != "full" else "full"}_seed{seed}'
     if iters:
         name += f'_it{iters}'

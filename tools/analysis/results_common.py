@@ -91,6 +91,19 @@ def stretch_options(config: str, iters: int) -> List[str]:
     return options
 
 
+def length_options(config: str, iters: Optional[int], max_iters: Optional[int]) -> List[str]:
+    """``--cfg-options`` for the schedule length of a results run: ``iters``
+    stretches the whole schedule (:func:`stretch_options`, a result),
+    ``max_iters`` only stops the configured one early (a pipeline check);
+    neither: the config's own schedule."""
+    if iters:
+        return stretch_options(config, iters)
+    if max_iters:
+        return [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+                f'default_hooks.checkpoint.interval={max_iters}']
+    return []
+
+
 def train(config: str, work_dir: str, options: Sequence[str], what: str,
           reuse_iters: Optional[int] = None) -> str:
     """Train ``config`` with tools/train.py (log: ``<work_dir>.train.log``);

@@ -37,8 +37,8 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
-from results_common import (MACHINE, ROOT, run_all, split_config, stretch_options,  # noqa: E402
-                            test, train)
+from results_common import (MACHINE, ROOT, length_options, run_all,  # noqa: E402
+                            split_config, test, train)
 
 SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
 #: method -> (config of the 1/8 split, kind); kind decides how the split is applied.
@@ -85,12 +85,8 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
     if kind != 'full':
         config = split_config(config, '1-8', SPLITS[split])
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
-    if iters:
-        options += stretch_options(config, iters)
-        max_iters = iters
-    elif max_iters:
-        options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
-                    f'default_hooks.checkpoint.interval={max_iters}']
+    options += length_options(config, iters, max_iters)
+    max_iters = iters or max_iters
     name = f'{method}_{SPLITS[split] if kind != "full" else "full"}_seed{seed}'
     if iters:
         name += f'_it{iters}'
