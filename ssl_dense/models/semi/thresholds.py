@@ -402,8 +402,20 @@ class GMMThreshold(_ScoreBank):
                     self.thr[c] = min(max(thr, self.min_thr), self.max_thr)
 
 
+class _GlobalThreshold(BaseThreshold):
+    """A policy with one threshold for every class, kept in the scalar
+    buffer ``thr`` that subclasses register and update."""
+
+    def thresholds(self) -> Tensor:
+        return self.thr.expand(self.num_classes)
+
+    def forward(self, scores: Tensor, labels: Tensor) -> Tensor:
+        self._check(scores, labels)
+        return (scores >= self.thr.to(scores)).to(scores.dtype)
+
+
 @THRESHOLDS.register_module()
-class EntropyPercentileThreshold(BaseThreshold):
+class EntropyPercentileThreshold(_GlobalThreshold):
     """Drop the most uncertain share of predictions, a share that shrinks
     over training (U2PL).
 
@@ -443,13 +455,6 @@ class EntropyPercentileThreshold(BaseThreshold):
         progress = min(step / self.max_iters, 1.0)
         return self.start_percent * (1.0 - progress)
 
-    def thresholds(self) -> Tensor:
-        return self.thr.expand(self.num_classes)
-
-    def forward(self, scores: Tensor, labels: Tensor) -> Tensor:
-        self._check(scores, labels)
-        return (scores >= self.thr.to(scores)).to(scores.dtype)
-
     @torch.no_grad()
     def update(self, scores: Tensor, labels: Tensor) -> None:
         self._check(scores, labels)
@@ -463,7 +468,7 @@ class EntropyPercentileThreshold(BaseThreshold):
 
 
 @THRESHOLDS.register_module()
-class GlobalMaxThreshold(BaseThreshold):
+class GlobalMaxThreshold(_GlobalThreshold):
     """One adaptive global threshold from the classes' most confident
     predictions (CorrMatch).
 
@@ -487,13 +492,6 @@ class GlobalMaxThreshold(BaseThreshold):
                              f'{momentum}, {init_thr}')
         self.momentum = momentum
         self.register_buffer('thr', torch.tensor(float(init_thr)))
-
-    def thresholds(self) -> Tensor:
-        return self.thr.expand(self.num_classes)
-
-    def forward(self, scores: Tensor, labels: Tensor) -> Tensor:
-        self._check(scores, labels)
-        return (scores >= self.thr.to(scores)).to(scores.dtype)
 
     @torch.no_grad()
     def update(self, scores: Tensor, labels: Tensor) -> None:
