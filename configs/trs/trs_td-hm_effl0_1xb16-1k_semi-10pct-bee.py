@@ -3,5 +3,5 @@
 _base_ = ['./trs-mlfl_td-hm_effl0_1xb16-1k_semi-10pct-bee.py']
 model = dict(
     adapter=dict(type='PoseAdapter', agree_dist=0.05, reviewer_weight=1.0),
-    strong_batch_augments=[dict(type='KeypointMix', num_keypoints=2, patch_size=16, prob=0.5)])
+    strong_batch_augments=[dict(type='KeypointMix', num_keypoints=2, patch_size=0.125, prob=0.5)])
 custom_hooks = [*_base_.custom_hooks, _base_.reviewer_hook]

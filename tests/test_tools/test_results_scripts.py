@@ -242,6 +242,68 @@ def test_iters_scale_the_learning_rate_steps_of_the_pose_schedule():
     assert (cfg.train_cfg.max_iters, cfg.train_cfg.val_interval) == (3000, 3000)
 
 
+def _with_options(config, options):
+    from mmengine.config import Config, DictAction
+    cfg = Config.fromfile(f'{REPO_ROOT}/{config}')
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
+    return cfg
+
+
+@pytest.mark.parametrize('config', [
+    'configs/topdown_heatmap/td-hm_effl0_1xb8-1k_bee-10pct.py',
+    'configs/trs/trs_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'])
+def test_input_size_reaches_every_crop_and_codec(config, tmp_path):
+    """``pose_results.py --input-size 256`` must change the crops of every
+    view (labeled, weak, strong, test) and every codec alike: one left at 128
+    would train on targets that do not match the crops."""
+    pose = _tool('pose_results')
+    assert pose.config_input_size(config) == 128
+    cfg = _with_options(config, pose.resize_options(config, 256))
+    cfg.dump(str(tmp_path / 'resized.py'))
+    # raises if any crop stayed at 128
+    assert pose.config_input_size(str(tmp_path / 'resized.py')) == 256
+    codecs = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if 'heatmap_size' in node:
+                codecs.append((tuple(node['input_size']), tuple(node['heatmap_size'])))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk([cfg.model, cfg.train_dataloader])
+    assert len(codecs) == 2 and set(codecs) == {((256, 256), (64, 64))}
+    with pytest.raises(ValueError, match='whole pixels'):
+        pose.resize_options(config, 250)  # heatmaps 32 * 250 / 128 = 62.5
+    with pytest.raises(ValueError, match='whole pixels'):
+        pose.resize_options(config, 130)
+
+
+def test_input_sizes_are_kept_apart_in_tables_and_pairs(tmp_path):
+    table = _tool('results_table')
+    rows = [dict(method=m, split='10pct', seed=s, PCK=v + (20 if size == 256 else 0),
+                 iters=1000, input_size=size)
+            for size in (128, 256) for m, off in (('supervised', 0), ('ours_trs', 1))
+            for s, v in ((1, 40.0 + off), (2, 30.0 + off))]
+    lines = table.table(rows).splitlines()
+    assert lines[0].endswith('| seeds | iters | input |')
+    assert '| supervised | 10pct | 35.0 ± 7.1 | 2 | 1000 | 128 |' in lines
+    assert '| supervised | 10pct | 55.0 ± 7.1 | 2 | 1000 | 256 |' in lines
+    pairs = table.paired(rows, 'supervised', 'PCK').splitlines()
+    assert '| 10pct | 1000 @ 128 | ours_trs | 41.0 / 31.0 | +1.0 / +1.0 | +1.0 | 2/2 |' in pairs
+    assert '| 10pct | 1000 @ 256 | ours_trs | 61.0 / 51.0 | +1.0 / +1.0 | +1.0 | 2/2 |' in pairs
+    # The same run at another input size is another row of the results file.
+    out = str(tmp_path / 'pose.json')
+    for row in rows:
+        _tool('results_common').upsert(out, row)
+    assert len(json.load(open(out))) == len(rows)
+
+
 def test_upsert_from_parallel_processes_keeps_every_row(tmp_path):
     """Two result scripts running side by side must not drop each other's rows."""
     import multiprocessing as mp

@@ -45,6 +45,7 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from mmengine.config import Config  # noqa: E402
 from results_common import (MACHINE, ROOT, abs_work_dir, length_options,  # noqa: E402
                             parse_member_metrics, parse_pseudo_quality, run_all, run_script,
                             split_config, test, train, train_log, upsert)
@@ -99,26 +100,99 @@ def data_options(root: str) -> List[str]:
             f'val_evaluator.1.ann_file={test_json}', f'test_evaluator.1.ann_file={test_json}']
 
 
+def config_input_size(config: str) -> int:
+    """Side of the square crops a pose config trains and tests on."""
+    sizes = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == 'input_size' and isinstance(value, (list, tuple)):
+                    sizes.add(tuple(value))
+                else:
+                    walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    cfg = Config.fromfile(osp.join(ROOT, config) if not osp.isabs(config) else config)
+    walk([cfg.get(key) for key in ('model', 'train_dataloader', 'test_dataloader')])
+    if len(sizes) != 1 or len({side for size in sizes for side in size}) != 1:
+        raise ValueError(f'{config}: expected one square input_size, found {sorted(sizes)}')
+    return sizes.pop()[0]
+
+
+def resize_options(config: str, size: int) -> List[str]:
+    """``--cfg-options`` that run ``config`` on ``size`` x ``size`` crops:
+    every ``input_size`` (crop transforms, codecs) becomes ``(size, size)``
+    and every ``heatmap_size`` keeps its share of the crop (e.g. 128 -> 256
+    turns 32x32 heatmaps into 64x64), so the head's upsampling stays as it is.
+    Sizes given as a share of the crop (Keypoint-Mix ``patch_size`` < 1)
+    follow by themselves.
+
+    Args:
+        config (str): Pose config (top-down heatmaps, square crops).
+        size (int): New crop side in pixels.
+
+    Returns:
+        list[str]: ``key=value`` options for ``tools/train.py --cfg-options``.
+    """
+    old = config_input_size(config)
+    cfg = Config.fromfile(osp.join(ROOT, config) if not osp.isabs(config) else config)
+    options = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, (list, tuple)):
+            items = enumerate(node)
+        else:
+            return
+        for key, value in items:
+            where = f'{path}.{key}'
+            if key in ('input_size', 'heatmap_size') and isinstance(value, (list, tuple)):
+                new = [side * size / old for side in value]
+                if any(side != int(side) for side in new):
+                    raise ValueError(f'{config}: {where}={tuple(value)} does not scale to '
+                                     f'whole pixels at input size {size}')
+                options.append(f'{where}=({int(new[0])},{int(new[1])})')
+            else:
+                walk(value, where)
+
+    for key in ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader'):
+        walk(cfg.get(key), key)
+    return options
+
+
 def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
-        data_root: Optional[str] = None, iters: Optional[int] = None) -> dict:
+        data_root: Optional[str] = None, iters: Optional[int] = None,
+        input_size: Optional[int] = None, reuse: bool = False) -> dict:
     """Train and test one (method, split, seed); return its results row.
+    With ``reuse``, a finished training in the work directory is tested
+    again instead of trained again.
     ``iters`` runs the whole schedule at that length (see
     :func:`results_common.stretch_options`; work dir suffix ``_it<N>``),
-    ``max_iters`` only stops it early."""
+    ``max_iters`` only stops it early; ``input_size`` trains and tests on
+    crops of that side (:func:`resize_options`; work dir suffix ``_in<S>``)."""
     config, kind = METHODS[method]
     if kind != 'full':
         config = split_config(config, '10pct', split)
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
     options += length_options(config, iters, max_iters)
+    resize = resize_options(config, input_size) if input_size else []
     max_iters = iters or max_iters
     name = f'{method}_{split if kind != "full" else "full"}_seed{seed}'
     if iters:
         name += f'_it{iters}'
+    if input_size:
+        name += f'_in{input_size}'
     work_dir = osp.join(work_root, name)
     what = f'{method} {split} seed {seed}'
-    checkpoint = train(config, work_dir, options, what)
+    reuse_iters = (max_iters or Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
+                   if reuse else None)
+    checkpoint = train(config, work_dir, options + resize, what, reuse_iters)
     test_options = data_options(data_root.rstrip('/') + '/') if data_root else []
-    metrics = test(config, checkpoint, work_dir, what, test_options)
+    metrics = test(config, checkpoint, work_dir, what, test_options + resize)
     iters = max_iters or int(checkpoint.rsplit('iter_', 1)[1].split('.')[0])
     quality = {}
     if kind == 'semi':
@@ -130,7 +204,8 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
                    **parse_member_metrics(log, 'student', STUDENT_KEYS)}
     return dict(method=method, split='100pct' if kind == 'full' else split, seed=seed,
                 PCK=round(100 * metrics['PCK'], 1), AP=round(100 * metrics['coco/AP'], 1),
-                iters=iters, config=config, machine=MACHINE, **quality)
+                iters=iters, input_size=input_size or config_input_size(config), config=config,
+                machine=MACHINE, **quality)
 
 
 def add_student_metrics(out: str, work_root: str) -> List[dict]:
@@ -240,6 +315,13 @@ def main(argv=None) -> List[dict]:
                         help='train nothing: re-estimate the batch norms of each row\'s last '
                         'checkpoint under --work-root on this many labeled training batches, '
                         'test again and add precise_bn_* keys to the row')
+    parser.add_argument('--input-size', type=int, default=None,
+                        help='train and test on crops of this side instead of the configs\' '
+                        '(heatmaps keep their share of the crop; work dirs get an _in<S> '
+                        'suffix)')
+    parser.add_argument('--reuse', action='store_true',
+                        help='test runs whose work directory already holds the final '
+                        'checkpoint instead of training them again')
     args = parser.parse_args(argv)
     if args.precise_bn:
         return add_precise_bn(args.out, args.work_root, args.precise_bn, args.data_root,
@@ -249,7 +331,8 @@ def main(argv=None) -> List[dict]:
     full = [m for m, (_, kind) in METHODS.items() if kind == 'full']
     return run_all(args.methods, args.splits, args.seeds,
                    lambda m, split, seed: run(m, split, seed, args.work_root, args.max_iters,
-                                              args.data_root, args.iters),
+                                              args.data_root, args.iters, args.input_size,
+                                              args.reuse),
                    args.out, full, summary=lambda r: f'PCK {r["PCK"]}  AP {r["AP"]}')
 
 

@@ -208,7 +208,8 @@ def test(config: str, checkpoint: str, work_dir: str, what: str,
     return parse_metrics(run_script('tools/test.py', args, f'testing {what}'), empty)
 
 
-def upsert(path: str, row: dict, key: Sequence[str] = ('method', 'split', 'seed', 'iters')
+def upsert(path: str, row: dict,
+           key: Sequence[str] = ('method', 'split', 'seed', 'iters', 'input_size')
            ) -> List[dict]:
     """Add ``row`` to the JSON list in ``path``, replacing the row of the same run.
 
@@ -223,8 +224,8 @@ def upsert(path: str, row: dict, key: Sequence[str] = ('method', 'split', 'seed'
         rows = json.load(open(path)) if osp.isfile(path) else []
         ident = tuple(row.get(k) for k in key)
         rows = [r for r in rows if tuple(r.get(k) for k in key) != ident] + [row]
-        rows.sort(key=lambda r: (r.get('iters') or 0, r['method'], str(r['split']),
-                                 r.get('seed') or 0))
+        rows.sort(key=lambda r: (r.get('iters') or 0, r.get('input_size') or 0, r['method'],
+                                 str(r['split']), r.get('seed') or 0))
         tmp = f'{path}.tmp{os.getpid()}'
         with open(tmp, 'w') as f:
             json.dump(rows, f, indent=1)

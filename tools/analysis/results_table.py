@@ -1,6 +1,6 @@
 """Print a results JSON (docs/results/<family>.json) as a Markdown table.
 
-One row per (schedule length, method, split): mean +- sample std over seeds
+One row per (schedule length[, input size], method, split): mean +- sample std over seeds
 of every metric, the number of seeds, and the iterations.
 
     python tools/analysis/results_table.py docs/results/detection.json
@@ -25,27 +25,31 @@ import statistics
 from collections import defaultdict
 
 # Run settings, not metrics (the peer's tuned hyper-parameters included).
-NON_METRICS = {'method', 'split', 'seed', 'iters', 'epochs', 'folds', 'config', 'machine',
-               'cls_pseudo_thr', 'momentum', 'selection', 'published', 'std', 'overrides',
-               'chosen', 'selected_by', 'candidates'}
+NON_METRICS = {'method', 'split', 'seed', 'iters', 'epochs', 'input_size', 'folds', 'config',
+               'machine', 'cls_pseudo_thr', 'momentum', 'selection', 'published', 'std',
+               'overrides',                'chosen', 'selected_by', 'candidates'}
 # Metrics in [0, 1] (MIL), printed with three decimals; the others are points.
 UNIT_METRICS = {'accuracy', 'auc', 'accuracy_fold_std', 'balanced_accuracy', 'f1'}
 
 
 def table(rows: list) -> str:
-    """Markdown table of mean +- std per (method, split[, checkpoint selection])."""
+    """Markdown table of mean +- std per (method, split[, checkpoint
+    selection]) and recipe (schedule length[, input size])."""
     groups = defaultdict(list)
     length = 'iters' if any('iters' in r for r in rows) else 'epochs'
-    # A 'selection' column (which checkpoint was tested) only when some row has one.
+    # A 'selection' column (which checkpoint was tested) only when some row
+    # has one; an 'input' column (crop side) likewise.
     with_selection = any('selection' in r for r in rows)
+    with_size = any('input_size' in r for r in rows)
     for row in rows:
-        groups[(row.get(length) or 0, row['method'], row['split'],
+        groups[(row.get(length) or 0, row.get('input_size') or 0, row['method'], row['split'],
                 row.get('selection', '—' if 'published' in row else 'last'))].append(row)
     metrics = sorted({k for r in rows for k in r if k not in NON_METRICS})
     head = '| method | split | ' + ('selection | ' if with_selection else '')
-    lines = [head + ' | '.join(metrics) + f' | seeds | {length} |',
-             '|---|---|' + '---|' * (len(metrics) + with_selection) + '---|---|']
-    for (_, method, split, selection), group in sorted(groups.items()):
+    tail = f' | seeds | {length} |' + (' input |' if with_size else '')
+    lines = [head + ' | '.join(metrics) + tail,
+             '|---|---|' + '---|' * (len(metrics) + with_selection + with_size) + '---|---|']
+    for (_, size, method, split, selection), group in sorted(groups.items()):
         cells = []
         for m in metrics:
             values = [r[m] for r in group if r.get(m) is not None]
@@ -66,7 +70,8 @@ def table(rows: list) -> str:
         first = f'| {method} | {split} | ' + (f'{selection} | ' if with_selection else '')
         count = 'published' if 'published' in group[0] else len(group)
         lines.append(first + ' | '.join(cells)
-                     + f' | {count} | {", ".join(map(str, iters))} |')
+                     + f' | {count} | {", ".join(map(str, iters))} |'
+                     + (f' {size or ""} |' if with_size else ''))
     return '\n'.join(lines)
 
 
@@ -79,11 +84,12 @@ def paired(rows: list, baseline: str, metric: str) -> str:
     """Markdown table: per split and method, ``metric`` seed by seed, its
     difference from ``baseline`` on the same split and seed, the mean
     difference and how many seeds it wins. Only runs of the same schedule
-    length and seed are compared; published rows are left out."""
+    length (and input size, where rows name one) and seed are compared;
+    published rows are left out."""
     runs = defaultdict(dict)
     for row in rows:
         if 'published' not in row and row.get(metric) is not None:
-            length = row.get('iters', row.get('epochs'))
+            length = (row.get('iters', row.get('epochs')) or 0, row.get('input_size') or 0)
             method = row['method'] + (f' ({row["selection"]})' if 'selection' in row else '')
             runs[(length, row['split'], method)][row['seed']] = row[metric]
     splits = sorted({(length, split) for length, split, method in runs if method == baseline})
@@ -92,11 +98,13 @@ def paired(rows: list, baseline: str, metric: str) -> str:
     digits = 3 if metric in UNIT_METRICS else 1
     fmt = lambda v: f'{v:+.{digits}f}' if v else f'{0:.{digits}f}'  # noqa: E731
     unit = 'iters' if any('iters' in r for r in rows) else 'epochs'
+    unit += ' @ input' if any('input_size' in r for r in rows) else ''
     lines = [f'| split | {unit} | method | {metric} by seed | − {baseline} | mean difference '
              '| wins |', '|---|---|---|---|---|---|---|']
     for length, split in splits:
         base = runs[(length, split, baseline)]
-        lines.append(f'| {split} | {length} | {baseline} | '
+        recipe = f'{length[0]}' + (f' @ {length[1]}' if length[1] else '')
+        lines.append(f'| {split} | {recipe} | {baseline} | '
                      + ' / '.join(f'{base[s]:.{digits}f}' for s in sorted(base))
                      + f' {_seed_note(sorted(base))} | | | |')
         for (other, where, method), values in sorted(runs.items()):
@@ -105,7 +113,7 @@ def paired(rows: list, baseline: str, metric: str) -> str:
                 continue
             diffs = [round(values[s] - base[s], digits) for s in seeds]
             lines.append(
-                f'| {split} | {length} | {method} | '
+                f'| {split} | {recipe} | {method} | '
                 + ' / '.join(f'{values[s]:.{digits}f}' for s in seeds)
                 + (f' {_seed_note(seeds)}' if seeds != sorted(base) else '')
                 + ' | ' + ' / '.join(fmt(d) for d in diffs)
