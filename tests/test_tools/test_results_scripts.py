@@ -581,6 +581,18 @@ def test_plot_results_draws_every_run_of_the_main_schedule(tmp_path):
     assert image.ndim == 3 and image.shape[1] > image.shape[0] > 100
 
 
+def test_plot_results_keeps_to_one_input_size():
+    """A few runs at another crop size and the same length must not replace
+    the main recipe's dots of the same seed."""
+    plot = _tool('plot_results')
+    rows = [dict(r, input_size=128) for r in _plot_rows()]
+    rows.append(dict(method='supervised', split='10pct', seed=1, PCK=56.0, iters=1000,
+                     input_size=256))
+    runs, recipe = plot._runs(rows, 'PCK')
+    assert recipe == '1000 iters, 128x128 input'
+    assert runs['10pct']['supervised'] == {1: 36.0, 2: 31.0, 3: 34.0}
+
+
 def test_plot_results_names_the_keys_it_has_when_the_metric_is_missing(tmp_path):
     path = tmp_path / 'pose.json'
     path.write_text(json.dumps(_plot_rows()))

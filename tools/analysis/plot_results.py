@@ -33,22 +33,24 @@ SEED_COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'
 
 
 def _runs(rows: List[dict], metric: str) -> Tuple[Dict[str, Dict[str, Dict[int, float]]], str]:
-    """split -> method -> seed -> value, for the most common schedule length;
-    and that length in words (e.g. ``1000 iters``)."""
+    """split -> method -> seed -> value, for the most common recipe (schedule
+    length and, where rows name one, input size); and that recipe in words
+    (e.g. ``1000 iters`` or ``1000 iters, 128x128 input``)."""
     usable = [r for r in rows if 'published' not in r and r.get(metric) is not None]
     if not usable:
         found = sorted({k for r in rows for k in r})
         raise KeyError(f'no run has the metric {metric!r}; keys in the file: {found}')
     unit = 'iters' if any('iters' in r for r in usable) else 'epochs'
-    length = Counter(r.get(unit) for r in usable).most_common(1)[0][0]
+    length, size = Counter((r.get(unit), r.get('input_size')) for r in usable
+                           ).most_common(1)[0][0]
     runs = defaultdict(lambda: defaultdict(dict))
     for r in usable:
-        if r.get(unit) == length:
+        if (r.get(unit), r.get('input_size')) == (length, size):
             # Runs that tested another checkpoint than the last are their own column.
             method = r['method'] + (f' ({r["selection"]})' if r.get('selection', 'last')
                                     != 'last' else '')
             runs[r['split']][method][int(r.get('seed', 0))] = float(r[metric])
-    return runs, f'{length} {unit}'
+    return runs, f'{length} {unit}' + (f', {size}x{size} input' if size else '')
 
 
 def _order(methods, baseline: str, wanted: Optional[List[str]] = None) -> List[str]:
