@@ -284,6 +284,19 @@ def test_input_size_reaches_every_crop_and_codec(config, tmp_path):
         pose.resize_options(config, 130)
 
 
+def test_rows_find_the_work_dir_and_crop_size_of_their_run():
+    """--precise-bn and --student-from-logs go back to a row's run: a 2k or
+    256x256 row must not land on the 1k / 128 run of the same seed."""
+    pose = _tool('pose_results')
+    row = dict(method='ours_trs', split='10pct', seed=1, iters=1000, input_size=128)
+    assert pose.row_run(row) == ('ours_trs_10pct_seed1', [])
+    name, resize = pose.row_run(dict(row, iters=2000, input_size=256))
+    assert name == 'ours_trs_10pct_seed1_it2000_in256'
+    assert 'model.model.head.decoder.heatmap_size=(64,64)' in resize
+    assert pose.row_run(dict(method='supervised_full', split='100pct', seed=2,
+                             iters=2000))[0] == 'supervised_full_full_seed2_it2000'
+
+
 def test_input_sizes_are_kept_apart_in_tables_and_pairs(tmp_path):
     table = _tool('results_table')
     rows = [dict(method=m, split='10pct', seed=s, PCK=v + (20 if size == 256 else 0),
@@ -446,7 +459,7 @@ def test_pose_results_pipeline_on_real_bee_images(tmp_path):
                                                                         2, 1)
     assert 0.0 <= row['PCK'] <= 100.0 and 0.0 <= row['AP'] <= 100.0
     assert row['config'] == 'configs/topdown_heatmap/td-hm_effl0_1xb8-1k_bee-30pct.py'
-    log = (tmp_path / 'work' / 'supervised_30pct_seed2.train.log').read_text()
+    log = (tmp_path / 'work' / 'supervised_30pct_seed2_it1.train.log').read_text()
     assert 'bee_pose_train.30pct.seed2.labeled.json' in log
     # Precise BN of the saved checkpoint: new keys, the trained numbers kept;
     # a row whose checkpoint is gone is left as it is.

@@ -42,7 +42,7 @@ import argparse
 import json
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
@@ -164,6 +164,37 @@ def resize_options(config: str, size: int) -> List[str]:
     return options
 
 
+def method_config(method: str, split: str) -> str:
+    """Config of ``method`` on ``split`` (the 30pct file where one exists)."""
+    config, kind = METHODS[method]
+    return config if kind == 'full' else split_config(config, '10pct', split)
+
+
+def run_name(method: str, split: str, seed: int, iters: Optional[int] = None,
+             input_size: Optional[int] = None) -> str:
+    """Work directory name of a run: ``<method>_<split|full>_seed<S>``, plus
+    ``_it<N>`` when it ran for another length than its config's and
+    ``_in<S>`` on crops of another size."""
+    config = method_config(method, split)
+    own_iters = Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
+    full = METHODS[method][1] == 'full'
+    name = f'{method}_{"full" if full else split}_seed{seed}'
+    if iters and iters != own_iters:
+        name += f'_it{iters}'
+    if input_size and input_size != config_input_size(config):
+        name += f'_in{input_size}'
+    return name
+
+
+def row_run(row: dict) -> Tuple[str, List[str]]:
+    """Work directory name of the run that wrote ``row`` and the resize
+    options it was trained with (none at the config's own crop size)."""
+    config = method_config(row['method'], row['split'])
+    size = row.get('input_size')
+    resize = resize_options(config, size) if size and size != config_input_size(config) else []
+    return run_name(row['method'], row['split'], row['seed'], row.get('iters'), size), resize
+
+
 def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
         data_root: Optional[str] = None, iters: Optional[int] = None,
         input_size: Optional[int] = None, reuse: bool = False) -> dict:
@@ -174,19 +205,13 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
     :func:`results_common.stretch_options`; work dir suffix ``_it<N>``),
     ``max_iters`` only stops it early; ``input_size`` trains and tests on
     crops of that side (:func:`resize_options`; work dir suffix ``_in<S>``)."""
-    config, kind = METHODS[method]
-    if kind != 'full':
-        config = split_config(config, '10pct', split)
+    kind = METHODS[method][1]
+    config = method_config(method, split)
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
     options += length_options(config, iters, max_iters)
     resize = resize_options(config, input_size) if input_size else []
     max_iters = iters or max_iters
-    name = f'{method}_{split if kind != "full" else "full"}_seed{seed}'
-    if iters:
-        name += f'_it{iters}'
-    if input_size:
-        name += f'_in{input_size}'
-    work_dir = osp.join(work_root, name)
+    work_dir = osp.join(work_root, run_name(method, split, seed, max_iters, input_size))
     what = f'{method} {split} seed {seed}'
     reuse_iters = (max_iters or Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
                    if reuse else None)
@@ -218,7 +243,7 @@ def add_student_metrics(out: str, work_root: str) -> List[dict]:
     for row in rows:
         if METHODS.get(row['method'], ('', ''))[1] != 'semi' or 'student_PCK' in row:
             continue
-        work_dir = osp.join(work_root, f'{row["method"]}_{row["split"]}_seed{row["seed"]}')
+        work_dir = osp.join(work_root, row_run(row)[0])
         if not osp.isfile(abs_work_dir(work_dir) + '.train.log'):
             print(f'   no training log for {work_dir}; row left as it is')
             continue
@@ -239,7 +264,7 @@ def precise_bn_metrics(row: dict, work_root: str, batches: int,
     images; None when the checkpoint is gone. Semi-supervised rows also get
     ``precise_bn_student_PCK``."""
     kind = METHODS[row['method']][1]
-    name = f'{row["method"]}_{"full" if kind == "full" else row["split"]}_seed{row["seed"]}'
+    name, resize = row_run(row)
     work_dir = osp.join(abs_work_dir(work_root), name)
     checkpoint = osp.join(work_dir, f'iter_{row["iters"]}.pth')
     if not osp.isfile(checkpoint):
@@ -249,7 +274,7 @@ def precise_bn_metrics(row: dict, work_root: str, batches: int,
             '--json', result, '--work-dir', osp.join(work_dir, 'precise_bn')]
     if kind == 'semi':
         args += ['--branches', 'sup']
-    options = split_options(kind, row['split'], row['seed'], data_root)
+    options = split_options(kind, row['split'], row['seed'], data_root) + resize
     if options:
         args += ['--cfg-options', *options]
     run_script('tools/analysis/recalibrate_bn.py', args, f'precise BN of {name}')
