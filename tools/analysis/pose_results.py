@@ -39,10 +39,11 @@ row; ``PCK`` and ``AP`` stay the numbers of the checkpoint as trained.
 README table.
 """
 import argparse
+import functools
 import json
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
@@ -100,23 +101,35 @@ def data_options(root: str) -> List[str]:
             f'val_evaluator.1.ann_file={test_json}', f'test_evaluator.1.ann_file={test_json}']
 
 
+@functools.lru_cache(maxsize=None)
+def load_config(config: str) -> Config:
+    """``config`` (relative to the repository or absolute), parsed once; do
+    not modify the returned object."""
+    return Config.fromfile(osp.join(ROOT, config))
+
+
+def size_entries(config: str) -> Iterator[Tuple[str, str, tuple]]:
+    """``(path, key, value)`` of every ``input_size`` and ``heatmap_size`` in
+    the model and the dataloaders of ``config`` (crop transforms, codecs);
+    ``path`` is the ``--cfg-options`` key."""
+    def walk(node, path):
+        items = (node.items() if isinstance(node, dict) else
+                 enumerate(node) if isinstance(node, (list, tuple)) else ())
+        for key, value in items:
+            where = f'{path}.{key}'
+            if key in ('input_size', 'heatmap_size') and isinstance(value, (list, tuple)):
+                yield where, key, tuple(value)
+            else:
+                yield from walk(value, where)
+
+    cfg = load_config(config)
+    for key in ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader'):
+        yield from walk(cfg.get(key), key)
+
+
 def config_input_size(config: str) -> int:
     """Side of the square crops a pose config trains and tests on."""
-    sizes = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == 'input_size' and isinstance(value, (list, tuple)):
-                    sizes.add(tuple(value))
-                else:
-                    walk(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                walk(value)
-
-    cfg = Config.fromfile(osp.join(ROOT, config) if not osp.isabs(config) else config)
-    walk([cfg.get(key) for key in ('model', 'train_dataloader', 'test_dataloader')])
+    sizes = {value for _, key, value in size_entries(config) if key == 'input_size'}
     if len(sizes) != 1 or len({side for size in sizes for side in size}) != 1:
         raise ValueError(f'{config}: expected one square input_size, found {sorted(sizes)}')
     return sizes.pop()[0]
@@ -138,29 +151,13 @@ def resize_options(config: str, size: int) -> List[str]:
         list[str]: ``key=value`` options for ``tools/train.py --cfg-options``.
     """
     old = config_input_size(config)
-    cfg = Config.fromfile(osp.join(ROOT, config) if not osp.isabs(config) else config)
     options = []
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            items = node.items()
-        elif isinstance(node, (list, tuple)):
-            items = enumerate(node)
-        else:
-            return
-        for key, value in items:
-            where = f'{path}.{key}'
-            if key in ('input_size', 'heatmap_size') and isinstance(value, (list, tuple)):
-                new = [side * size / old for side in value]
-                if any(side != int(side) for side in new):
-                    raise ValueError(f'{config}: {where}={tuple(value)} does not scale to '
-                                     f'whole pixels at input size {size}')
-                options.append(f'{where}=({int(new[0])},{int(new[1])})')
-            else:
-                walk(value, where)
-
-    for key in ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader'):
-        walk(cfg.get(key), key)
+    for where, _, value in size_entries(config):
+        new = [side * size / old for side in value]
+        if any(side != int(side) for side in new):
+            raise ValueError(f'{config}: {where}={value} does not scale to whole pixels at '
+                             f'input size {size}')
+        options.append(f'{where}=({int(new[0])},{int(new[1])})')
     return options
 
 
@@ -176,7 +173,7 @@ def run_name(method: str, split: str, seed: int, iters: Optional[int] = None,
     ``_it<N>`` when it ran for another length than its config's and
     ``_in<S>`` on crops of another size."""
     config = method_config(method, split)
-    own_iters = Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
+    own_iters = load_config(config).train_cfg.max_iters
     full = METHODS[method][1] == 'full'
     name = f'{method}_{"full" if full else split}_seed{seed}'
     if iters and iters != own_iters:
@@ -213,8 +210,7 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
     max_iters = iters or max_iters
     work_dir = osp.join(work_root, run_name(method, split, seed, max_iters, input_size))
     what = f'{method} {split} seed {seed}'
-    reuse_iters = (max_iters or Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
-                   if reuse else None)
+    reuse_iters = (max_iters or load_config(config).train_cfg.max_iters) if reuse else None
     checkpoint = train(config, work_dir, options + resize, what, reuse_iters)
     test_options = data_options(data_root.rstrip('/') + '/') if data_root else []
     metrics = test(config, checkpoint, work_dir, what, test_options + resize)
