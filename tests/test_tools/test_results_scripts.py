@@ -412,8 +412,55 @@ def test_mil_selected_variant_is_chosen_on_validation_bags_only(tmp_path, monkey
     # Nothing is trained again.
     monkeypatch.setattr(tool, 'run', lambda *a, **k: pytest.fail('trained again'))
     assert tool.main(args)[0] == row
+    # A fresh work root (a new clone) reuses the validation results the row
+    # recorded instead of training the candidates again.
+    fresh = args[:-1] + [str(tmp_path / 'fresh')]
+    assert tool.main(fresh)[0] == row
+    # ... but a candidate the row does not know is trained.
+    calls = []
+    monkeypatch.setitem(tool.SELECTED, 'ours_dsmil_select',
+                        tool.SELECTED['ours_dsmil_select'] + ['ours_dsmil_gated'])
+    monkeypatch.setattr(tool, 'run', lambda m, *a, **k: calls.append(m) or dict(
+        row, val_nll=9.0, val_accuracy=0.0))
+    assert tool.main(fresh)[0]['chosen'] == row['chosen']
+    assert calls == ['ours_dsmil_gated']
     text = _tool('results_table').table([row])
     assert '| ours_dsmil_select | musk1 |' in text and 'candidates' not in text
+
+
+def test_mil_variant_overrides_reach_the_fold_config(tmp_path):
+    """A hyper-parameter variant is its method's config with the overrides:
+    the MHIM teacher's keep rate, AEM's weight."""
+    tool = _tool('mil_results')
+    cfg = tool.fold_config('ours_dsmil_mhim_m0.999', 'elephant', 2, 3, str(tmp_path))
+    hooks = [h for h in cfg.custom_hooks if h['type'] == 'TeacherEMAHook']
+    assert [h['momentum'] for h in hooks] == [0.999]
+    assert cfg.model.type == 'MHIMBagClassifier' and cfg.model.aggregator.type == 'DSMIL'
+    assert cfg.model.aggregator.in_channels == 230
+    base = tool.fold_config('ours_dsmil_mhim', 'elephant', 2, 3, str(tmp_path))
+    assert [h['momentum'] for h in base.custom_hooks] == [0.9999]
+    assert tool.fold_config('ours_dsmil_aem_lam0.5', 'musk1', 1, 0,
+                            str(tmp_path)).model.aem.loss_weight == 0.5
+
+
+def test_mil_swa_variant_tests_the_averaged_weights(tmp_path):
+    """``*_swa`` variants average the weights of the second half of training
+    (mmengine's EMAHook, StochasticWeightAverage) and test the average."""
+    import torch
+    tool = _tool('mil_results')
+    cfg = tool.fold_config('ours_dsmil_mhim_swa', 'musk1', 1, 0, str(tmp_path), epochs=6)
+    assert [h['type'] for h in cfg.custom_hooks] == ['TeacherEMAHook', 'EMAHook']
+    assert cfg.custom_hooks[1]['ema_type'] == 'StochasticWeightAverage'
+    assert cfg.custom_hooks[1]['begin_epoch'] == 3
+    row = tool.run('ours_dsmil_aem_lam0.5_swa', 'musk1', 1, str(tmp_path / 'work'), folds=1,
+                   epochs=2)
+    assert row['swa_from_epoch'] == 1 and row['overrides'] == {'model.aem.loss_weight': 0.5}
+    ckpt = torch.load(str(tmp_path / 'work' / 'ours_dsmil_aem_lam0.5_swa_musk1_seed1' / 'fold0' /
+                          'epoch_2.pth'), map_location='cpu', weights_only=False)
+    # The checkpoint's weights are the average; the last step's differ.
+    assert set(ckpt['ema_state_dict']) > {'steps'}
+    key = next(k for k in ckpt['state_dict'] if k.endswith('weight'))
+    assert not torch.equal(ckpt['state_dict'][key], ckpt['ema_state_dict']['module.' + key])
 
 
 def test_mil_mhim_init_starts_the_teacher_from_the_baseline_fold(tmp_path):

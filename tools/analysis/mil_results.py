@@ -81,11 +81,29 @@ OVERRIDES: Dict[str, dict] = {}
 for _lam in ('0.01', '0.5'):
     METHODS[f'ours_dsmil_aem_lam{_lam}'] = METHODS['ours_dsmil_aem']
     OVERRIDES[f'ours_dsmil_aem_lam{_lam}'] = {'model.aem.loss_weight': float(_lam)}
+#: MHIM with a faster teacher: MHIM-MIL's keep rate 0.9999 has a half-life of
+#: 6,931 steps, longer than a whole run here (40 epochs of 83-180 training
+#: bags, one bag per step: 3,300-7,200 steps), so the teacher stays 50-70 %
+#: its random start; 0.999 halves in 693 steps (8 epochs of MUSK1).
+METHODS['ours_dsmil_mhim_m0.999'] = METHODS['ours_dsmil_mhim']
+OVERRIDES['ours_dsmil_mhim_m0.999'] = {'custom_hooks.0.momentum': 0.999}
+#: Variants whose tested weights are the stochastic weight average (SWA,
+#: mmengine's ``EMAHook`` with ``StochasticWeightAverage``) of every step of
+#: the second half of training (from epoch ``max_epochs // 2``): the last
+#: epoch of these small datasets is a noisy pick of one model.
+SWA = set()
+for _name in ('ours_dsmil_aem_lam0.01', 'ours_dsmil_aem', 'ours_dsmil_aem_lam0.5',
+              'ours_dsmil_mhim'):
+    METHODS[f'{_name}_swa'] = METHODS[_name]
+    OVERRIDES[f'{_name}_swa'] = OVERRIDES.get(_name, {})
+    SWA.add(f'{_name}_swa')
 #: Variants chosen per (dataset, split seed) among candidates by validation
 #: NLL on held-out training bags (see the module docstring).
 SELECTED: Dict[str, List[str]] = {
     'ours_dsmil_select': ['ours_dsmil_aem_lam0.01', 'ours_dsmil_aem', 'ours_dsmil_aem_lam0.5',
-                          'ours_dsmil_mhim'],
+                          'ours_dsmil_mhim', 'ours_dsmil_mhim_m0.999'],
+    'ours_dsmil_select_swa': ['ours_dsmil_aem_lam0.01_swa', 'ours_dsmil_aem_swa',
+                              'ours_dsmil_aem_lam0.5_swa', 'ours_dsmil_mhim_swa'],
 }
 #: dataset -> (data file, features per instance, clip of standardised values;
 #: see configs/_base_/datasets/mil_*.py)
@@ -136,6 +154,10 @@ def fold_config(method: str, dataset: str, seed: int, fold: int, work_dir: str,
     cfg.model.aggregator.in_channels = in_channels
     if epochs is not None:
         cfg.train_cfg.max_epochs = epochs
+    if method in SWA:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(
+            type='EMAHook', ema_type='StochasticWeightAverage',
+            begin_epoch=cfg.train_cfg.max_epochs // 2)]
     if selection != 'last':
         cfg.val_dataloader.dataset.split = 'val'  # the held-out training bags
     if selection == 'val_nll':
@@ -182,8 +204,10 @@ def run(method: str, dataset: str, seed: int, work_root: str, folds: int = FOLDS
     auc = [m['bag/auc'] for m in per_fold if m['bag/auc'] == m['bag/auc']]  # skip NaN
     cfg = Config.fromfile(osp.join(ROOT, METHODS[method]))
     extra = {} if selection == 'last' else dict(selection=selection)
-    if method in OVERRIDES:
+    if OVERRIDES.get(method):
         extra['overrides'] = OVERRIDES[method]
+    if method in SWA:
+        extra['swa_from_epoch'] = (epochs or cfg.train_cfg.max_epochs) // 2
     if val_metrics:
         extra['val_nll'] = round(statistics.fmean(m['bag/nll'] for m in val_metrics), 4)
         extra['val_accuracy'] = round(statistics.fmean(m['bag/accuracy'] for m in val_metrics),
@@ -204,12 +228,28 @@ def _row_key(row: dict) -> tuple:
     return tuple(row.get(k) for k in ROW_KEY)
 
 
+def _epochs(method: str, epochs: Optional[int]) -> int:
+    """The epochs a run of ``method`` trains: ``epochs``, else its config's."""
+    return epochs or Config.fromfile(osp.join(ROOT, METHODS[method])).train_cfg.max_epochs
+
+
 def select(method: str, dataset: str, seed: int, work_root: str, out: str, folds: int = FOLDS,
            epochs: Optional[int] = None) -> dict:
     """The row of the variant ``method`` (a key of ``SELECTED``): choose its
     candidate by validation NLL on held-out training bags, then report that
     candidate's ordinary row (run now unless ``out`` has it)."""
     candidates = {}
+    rows = []
+    if osp.isfile(out):
+        with open(out) as f:
+            rows = json.load(f)
+    # Validation results an earlier selection recorded in its row (the same
+    # runs; a fresh work root need not repeat them).
+    recorded = {}
+    for row in rows:
+        if _row_key(row) == _row_key(dict(method=method, split=dataset, seed=seed, folds=folds,
+                                          epochs=_epochs(SELECTED[method][0], epochs))):
+            recorded = row.get('candidates', {})
     for cand in SELECTED[method]:
         cache = osp.join(work_root, f'{cand}_{dataset}_seed{seed}_val_last_f{folds}'
                          f'_e{epochs or 0}.json')
@@ -217,6 +257,9 @@ def select(method: str, dataset: str, seed: int, work_root: str, out: str, folds
             with open(cache) as f:
                 row = json.load(f)
             print(f'   {cand}: validation runs cached in {cache}', flush=True)
+        elif cand in recorded:
+            row = recorded[cand]
+            print(f'   {cand}: validation results recorded in {out}', flush=True)
         else:
             print(f'-- {method}: candidate {cand} on the -val10 folds', flush=True)
             row = run(cand, dataset, seed, work_root, folds, epochs, 'val_last')
@@ -229,12 +272,7 @@ def select(method: str, dataset: str, seed: int, work_root: str, out: str, folds
     chosen = min(candidates, key=lambda c: (candidates[c]['val_nll'],
                                             -candidates[c]['val_accuracy']))
     probe = dict(method=chosen, split=dataset, seed=seed, folds=folds,
-                 epochs=epochs or Config.fromfile(osp.join(
-                     ROOT, METHODS[chosen])).train_cfg.max_epochs)
-    rows = []
-    if osp.isfile(out):
-        with open(out) as f:
-            rows = json.load(f)
+                 epochs=_epochs(chosen, epochs))
     known = [r for r in rows if _row_key(r) == _row_key(probe)]
     if known:
         print(f'   chosen {chosen}: its row is in {out}', flush=True)
@@ -244,7 +282,7 @@ def select(method: str, dataset: str, seed: int, work_root: str, out: str, folds
         test_row = run(chosen, dataset, seed, work_root, folds, epochs)
         _upsert(out, test_row, key=ROW_KEY)
     keep = ('accuracy', 'auc', 'accuracy_fold_std', 'folds', 'epochs', 'config', 'overrides',
-            'machine')
+            'swa_from_epoch', 'machine')
     return dict(method=method, split=dataset, seed=seed, chosen=chosen,
                 selected_by='val_nll', candidates=candidates,
                 **{k: test_row[k] for k in keep if k in test_row})
