@@ -51,6 +51,7 @@ from typing import Dict, List, Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.hooks import EMAHook
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
@@ -175,6 +176,19 @@ def fold_config(method: str, dataset: str, seed: int, fold: int, work_dir: str,
     return cfg
 
 
+def _keep_averaged_weights(runner: Runner) -> None:
+    """After ``runner.train()``, put the averaged weights of an ``EMAHook``
+    into the model for good and drop the hook. ``Runner.val()`` and
+    ``Runner.test()`` call the ``before_run`` hooks again, and
+    ``EMAHook.before_run`` rebuilds its average from the current (last)
+    weights, so without this they would test the last weights."""
+    averages = [h for h in runner.hooks if isinstance(h, EMAHook)]
+    for hook in averages:
+        for param, avg in zip(hook.src_model.parameters(), hook.ema_model.module.parameters()):
+            param.data.copy_(avg.data)
+    runner._hooks = [h for h in runner.hooks if not isinstance(h, EMAHook)]
+
+
 def run(method: str, dataset: str, seed: int, work_root: str, folds: int = FOLDS,
         epochs: Optional[int] = None, selection: str = 'last') -> dict:
     """Cross-validate one (method, dataset, seed); return its results row."""
@@ -186,6 +200,7 @@ def run(method: str, dataset: str, seed: int, work_root: str, folds: int = FOLDS
         cfg = fold_config(method, dataset, seed, fold, work_dir, epochs, work_root, selection)
         runner = Runner.from_cfg(cfg)
         runner.train()
+        _keep_averaged_weights(runner)
         if selection == 'val_nll':
             best = runner.message_hub.get_info('best_ckpt')
             runner.load_checkpoint(best)
