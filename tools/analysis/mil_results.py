@@ -93,8 +93,8 @@ OVERRIDES['ours_dsmil_mhim_m0.999'] = {'custom_hooks.0.momentum': 0.999}
 #: the second half of training (from epoch ``max_epochs // 2``): the last
 #: epoch of these small datasets is a noisy pick of one model.
 SWA = set()
-for _name in ('ours_dsmil_aem_lam0.01', 'ours_dsmil_aem', 'ours_dsmil_aem_lam0.5',
-              'ours_dsmil_mhim'):
+for _name in ('abmil', 'abmil_gated', 'ours_dsmil_aem_lam0.01', 'ours_dsmil_aem',
+              'ours_dsmil_aem_lam0.5', 'ours_dsmil_mhim'):
     METHODS[f'{_name}_swa'] = METHODS[_name]
     OVERRIDES[f'{_name}_swa'] = OVERRIDES.get(_name, {})
     SWA.add(f'{_name}_swa')

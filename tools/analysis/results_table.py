@@ -27,7 +27,7 @@ from collections import defaultdict
 # Run settings, not metrics (the peer's tuned hyper-parameters included).
 NON_METRICS = {'method', 'split', 'seed', 'iters', 'epochs', 'input_size', 'folds', 'config',
                'machine', 'cls_pseudo_thr', 'momentum', 'selection', 'published', 'std',
-               'overrides', 'chosen', 'selected_by', 'candidates'}
+               'overrides', 'chosen', 'selected_by', 'candidates', 'swa_from_epoch'}
 # Metrics in [0, 1] (MIL), printed with three decimals; the others are points.
 UNIT_METRICS = {'accuracy', 'auc', 'accuracy_fold_std', 'balanced_accuracy', 'f1'}
 

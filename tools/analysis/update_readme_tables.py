@@ -33,7 +33,7 @@ FIGURES = {
     'mil': dict(metric='accuracy', baseline='abmil',
                 methods=['abmil', 'abmil_gated', 'abmil (val_nll)', 'ours_abmil_aem',
                          'ours_abmil_mhim', 'dsmil', 'ours_dsmil_aem', 'ours_dsmil_mhim',
-                         'ours_dsmil_select',
+                         'ours_dsmil_select', 'ours_dsmil_select_swa',
                          'transmil', 'ours_transmil_aem', 'ours_transmil_mhim'],
                 title='MIL 10-fold CV accuracy, mean over folds'),
 }
