@@ -441,6 +441,9 @@ def test_mil_variant_overrides_reach_the_fold_config(tmp_path):
     assert [h['momentum'] for h in base.custom_hooks] == [0.9999]
     assert tool.fold_config('ours_dsmil_aem_lam0.5', 'musk1', 1, 0,
                             str(tmp_path)).model.aem.loss_weight == 0.5
+    both = tool.fold_config('ours_dsmil_mhim_aem', 'musk2', 1, 0, str(tmp_path)).model
+    assert (both.type, both.aem.type, both.aem.loss_weight) == (
+        'MHIMBagClassifier', 'AttentionEntropyLoss', 0.1)
 
 
 def test_mil_swa_variant_tests_the_averaged_weights(tmp_path):

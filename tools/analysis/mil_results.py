@@ -88,6 +88,10 @@ for _lam in ('0.01', '0.5'):
 #: its random start; 0.999 halves in 693 steps (8 epochs of MUSK1).
 METHODS['ours_dsmil_mhim_m0.999'] = METHODS['ours_dsmil_mhim']
 OVERRIDES['ours_dsmil_mhim_m0.999'] = {'custom_hooks.0.momentum': 0.999}
+#: MHIM and AEM together (AEM's example weight, 0.1).
+METHODS['ours_dsmil_mhim_aem'] = METHODS['ours_dsmil_mhim']
+OVERRIDES['ours_dsmil_mhim_aem'] = {'model.aem': dict(type='AttentionEntropyLoss',
+                                                      loss_weight=0.1)}
 #: Variants whose tested weights are the stochastic weight average (SWA,
 #: mmengine's ``EMAHook`` with ``StochasticWeightAverage``) of every step of
 #: the second half of training (from epoch ``max_epochs // 2``): the last
