@@ -221,12 +221,12 @@ def run(method: str, dataset: str, seed: int, work_root: str, folds: int = FOLDS
         MMLogger.get_instance(runner.experiment_name).handlers.clear()
     acc = [m['bag/accuracy'] for m in per_fold]
     auc = [m['bag/auc'] for m in per_fold if m['bag/auc'] == m['bag/auc']]  # skip NaN
-    cfg = Config.fromfile(osp.join(ROOT, METHODS[method]))
+    n_epochs = _epochs(method, epochs)
     extra = {} if selection == 'last' else dict(selection=selection)
     if OVERRIDES.get(method):
         extra['overrides'] = OVERRIDES[method]
     if method in SWA:
-        extra['swa_from_epoch'] = (epochs or cfg.train_cfg.max_epochs) // 2
+        extra['swa_from_epoch'] = n_epochs // 2
     if val_metrics:
         extra['val_nll'] = round(statistics.fmean(m['bag/nll'] for m in val_metrics), 4)
         extra['val_accuracy'] = round(statistics.fmean(m['bag/accuracy'] for m in val_metrics),
@@ -235,7 +235,7 @@ def run(method: str, dataset: str, seed: int, work_root: str, folds: int = FOLDS
                 accuracy=round(statistics.fmean(acc), 4),
                 auc=round(statistics.fmean(auc), 4) if auc else None,
                 accuracy_fold_std=round(statistics.stdev(acc), 4) if len(acc) > 1 else 0.0,
-                folds=folds, epochs=epochs or cfg.train_cfg.max_epochs,
+                folds=folds, epochs=n_epochs,
                 config=METHODS[method], machine=MACHINE)
 
 
@@ -264,11 +264,9 @@ def select(method: str, dataset: str, seed: int, work_root: str, out: str, folds
             rows = json.load(f)
     # Validation results an earlier selection recorded in its row (the same
     # runs; a fresh work root need not repeat them).
-    recorded = {}
-    for row in rows:
-        if _row_key(row) == _row_key(dict(method=method, split=dataset, seed=seed, folds=folds,
-                                          epochs=_epochs(SELECTED[method][0], epochs))):
-            recorded = row.get('candidates', {})
+    key = _row_key(dict(method=method, split=dataset, seed=seed, folds=folds,
+                        epochs=_epochs(SELECTED[method][0], epochs)))
+    recorded = next((row.get('candidates', {}) for row in rows if _row_key(row) == key), {})
     for cand in SELECTED[method]:
         cache = osp.join(work_root, f'{cand}_{dataset}_seed{seed}_val_last_f{folds}'
                          f'_e{epochs or 0}.json')
