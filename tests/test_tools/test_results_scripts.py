@@ -182,6 +182,9 @@ def test_segmentation_results_pipeline_on_the_camvid_fixture(tmp_path):
     shutil.copytree(f'{REPO_ROOT}/tests/data/camvid', root)
     shutil.copytree(root / 'val', root / 'test')
     shutil.copytree(root / 'valannot', root / 'testannot')
+    # Two test sequences, as in CamVid's test split: rows carry mIoU per sequence.
+    (root / 'test' / '0016E5_07961.jpg').rename(root / 'test' / 'Seq05VD_f07961.jpg')
+    (root / 'testannot' / '0016E5_07961.png').rename(root / 'testannot' / 'Seq05VD_f07961.png')
     load_script('tools/split_dataset.py').main([str(root / 'train'), '--fraction', '1/4',
                                                '--out-dir', str(root / 'splits')])
     out = tmp_path / 'segmentation.json'
@@ -193,6 +196,7 @@ def test_segmentation_results_pipeline_on_the_camvid_fixture(tmp_path):
     assert (row['method'], row['split'], row['seed'], row['iters']) == ('ours_cutmix_fp', '1/4',
                                                                         1, 2)
     assert 0.0 <= row['mIoU'] <= 100.0
+    assert 0.0 <= row['mIoU_0016E5'] <= 100.0 and 0.0 <= row['mIoU_Seq05VD'] <= 100.0
     log = (tmp_path / 'work' / 'ours_cutmix_fp_1-4_seed1.train.log').read_text()
     assert 'train.1-4.seed1.unlabeled.txt' in log and 'SegCutMix' in log
     # --reuse tests the finished run again without training it again.

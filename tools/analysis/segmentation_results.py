@@ -8,7 +8,12 @@ made by ``tools/dataset_converters/prepare_camvid.py``) with
 seed and iterations is replaced)::
 
     {"method": "ours_fixed", "split": "1/8", "seed": 1, "mIoU": 52.3,
+     "mIoU_0001TP": 40.1, "mIoU_Seq05VD": 45.2,
      "iters": 2000, "config": "configs/...", "machine": "2 CPU cores, no GPU"}
+
+``mIoU_<sequence>``: the mIoU over the test frames of one CamVid sequence
+(``GroupedIoUMetric``, the configs' test evaluator): 0001TP has other frames
+in ``train``, Seq05VD has none.
 
 Examples::
 
@@ -98,8 +103,10 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
     metrics = test(config, checkpoint, work_dir, f'{method} {split} seed {seed}',
                    test_options)
     iters = max_iters or int(checkpoint.rsplit('iter_', 1)[1].split('.')[0])
+    per_sequence = {k: round(v, 1) for k, v in metrics.items() if k.startswith('mIoU_')}
     return dict(method=method, split='100pct' if kind == 'full' else split, seed=seed,
-                mIoU=round(metrics['mIoU'], 1), iters=iters, config=config, machine=MACHINE)
+                mIoU=round(metrics['mIoU'], 1), **per_sequence, iters=iters, config=config,
+                machine=MACHINE)
 
 
 def main(argv=None) -> List[dict]:

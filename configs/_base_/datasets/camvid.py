@@ -57,7 +57,9 @@ test_dataloader = dict(
     dataset=dict(val_dataloader['dataset'], data_prefix=dict(img_path='test',
                                                              seg_map_path='testannot')))
 val_evaluator = dict(type='mmseg.IoUMetric', iou_metrics=['mIoU'], ignore_index=11)
-test_evaluator = val_evaluator
+# `test` mixes frames of 0001TP (a sequence with frames in `train`) and of
+# Seq05VD (none in `train`): mIoU overall and per sequence (mIoU_0001TP, ...).
+test_evaluator = dict(val_evaluator, type='ssl_dense.GroupedIoUMetric')
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='mmseg.SegLocalVisualizer', vis_backends=vis_backends,
