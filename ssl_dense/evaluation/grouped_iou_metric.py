@@ -86,7 +86,7 @@ class GroupedIoUMetric(IoUMetric):
             areas = [sum(a) for a in zip(*(r[:4] for r in results if r[4] == name))]
             per_class = self.total_area_to_metrics(*areas, self.metrics, self.nan_to_num,
                                                    self.beta)
-            values = {k if k == 'aAcc' else f'm{k}': float(np.round(np.nanmean(v) * 100, 2))
+            values = {k if k == 'aAcc' else f'm{k}': round(float(np.nanmean(v)) * 100, 2)
                       for k, v in per_class.items()}
             metrics.update({f'{k}_{name}': v for k, v in values.items()})
             rows.append([name, counts[name], *values.values()])

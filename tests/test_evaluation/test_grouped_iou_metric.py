@@ -55,3 +55,9 @@ def test_one_group_adds_no_keys_and_unmatched_names_go_to_other():
 def test_bad_pattern_is_named():
     with pytest.raises(ValueError, match=r"group_pattern '\(' is not a regular expression"):
         GroupedIoUMetric(group_pattern='(')
+
+
+def test_group_values_are_plain_rounded_floats():
+    metrics = _evaluate(GroupedIoUMetric(ignore_index=3), _samples())
+    for key in ('mIoU_0001TP', 'aAcc_Seq05VD'):
+        assert type(metrics[key]) is float and metrics[key] == round(metrics[key], 2)
