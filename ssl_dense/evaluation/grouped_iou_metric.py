@@ -1,7 +1,6 @@
 """mmseg's IoU metric, also per group of images (e.g. per video sequence)."""
 import os.path as osp
 import re
-from collections import Counter
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -80,16 +79,16 @@ class GroupedIoUMetric(IoUMetric):
         names = sorted(set(groups))
         if len(names) < 2:
             return metrics
-        counts = Counter(groups)
         rows = []
         for name in names:
-            areas = [sum(a) for a in zip(*(r[:4] for r in results if r[4] == name))]
+            part = [r[:4] for r in results if r[4] == name]
+            areas = [sum(a) for a in zip(*part)]
             per_class = self.total_area_to_metrics(*areas, self.metrics, self.nan_to_num,
                                                    self.beta)
             values = {k if k == 'aAcc' else f'm{k}': round(float(np.nanmean(v)) * 100, 2)
                       for k, v in per_class.items()}
             metrics.update({f'{k}_{name}': v for k, v in values.items()})
-            rows.append([name, counts[name], *values.values()])
+            rows.append([name, len(part), *values.values()])
         table = PrettyTable(['group', 'images', *values])
         for row in rows:
             table.add_row(row)
