@@ -542,6 +542,30 @@ def test_pose_results_pipeline_on_real_bee_images(tmp_path):
     assert 'precise_bn_PCK' not in after['supervised_full']
 
 
+def test_reuse_resumes_a_run_stopped_part_way(tmp_path):
+    """A results run killed after a checkpoint goes on from it with --reuse
+    (instead of starting over), and its log keeps both parts."""
+    load_script('tools/dataset_converters/bee_pose_to_coco.py').main(
+        [f'{REPO_ROOT}/tests/data/bee_pose', '--dst', str(tmp_path / 'bee'), '--copy'])
+    args = ['--methods', 'supervised', '--splits', '30pct', '--seeds', '1', '--max-iters', '2',
+            '--checkpoint-interval', '1', '--data-root', str(tmp_path / 'bee'),
+            '--out', str(tmp_path / 'pose.json'), '--work-root', str(tmp_path / 'work')]
+    _tool('pose_results').main(args)
+    work = tmp_path / 'work' / 'supervised_30pct_seed1_it2'
+    assert sorted(p.name for p in work.glob('iter_*.pth')) == ['iter_1.pth', 'iter_2.pth']
+    # Stopped after iteration 1: the final checkpoint never came.
+    (work / 'iter_2.pth').unlink()
+    (work / 'last_checkpoint').write_text(str(work / 'iter_1.pth'))
+    rows = _tool('pose_results').main(args + ['--reuse'])
+    assert rows[0]['iters'] == 2 and (work / 'iter_2.pth').is_file()
+    log = (tmp_path / 'work' / 'supervised_30pct_seed1_it2.train.log').read_text()
+    assert f'resumed from {work / "iter_1.pth"}' in log
+    assert 'resumed epoch: 0, iter: 1' in log
+    # The first run saved iterations 1 and 2; the resumed one only 2.
+    assert log.count('Saving checkpoint at 1 iterations') == 1
+    assert log.count('Saving checkpoint at 2 iterations') == 2
+
+
 def test_pose_semi_runs_log_pseudo_keypoint_quality_from_hidden_truth():
     options = _tool('pose_results').split_options('semi', '10pct', 3, '/data/bee')
     assert ('train_dataloader.dataset.labeled.ann_file='

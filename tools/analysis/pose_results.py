@@ -47,7 +47,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
-from results_common import (MACHINE, ROOT, abs_work_dir, length_options,  # noqa: E402
+from results_common import (MACHINE, ROOT, abs_work_dir, add_reuse_arguments,  # noqa: E402
+                            checkpoint_options, length_options,
                             parse_member_metrics, parse_pseudo_quality, run_all, run_script,
                             split_config, test, train, train_log, upsert)
 
@@ -194,7 +195,8 @@ def row_run(row: dict) -> Tuple[str, List[str]]:
 
 def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
         data_root: Optional[str] = None, iters: Optional[int] = None,
-        input_size: Optional[int] = None, reuse: bool = False) -> dict:
+        input_size: Optional[int] = None, reuse: bool = False,
+        checkpoint_interval: Optional[int] = None) -> dict:
     """Train and test one (method, split, seed); return its results row.
     With ``reuse``, a finished training in the work directory is tested
     again instead of trained again.
@@ -206,6 +208,7 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
     config = method_config(method, split)
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
     options += length_options(config, iters, max_iters)
+    options += checkpoint_options(checkpoint_interval)
     resize = resize_options(config, input_size) if input_size else []
     max_iters = iters or max_iters
     work_dir = osp.join(work_root, run_name(method, split, seed, max_iters, input_size))
@@ -340,9 +343,7 @@ def main(argv=None) -> List[dict]:
                         help='train and test on crops of this side instead of the configs\' '
                         '(heatmaps keep their share of the crop; work dirs get an _in<S> '
                         'suffix)')
-    parser.add_argument('--reuse', action='store_true',
-                        help='test runs whose work directory already holds the final '
-                        'checkpoint instead of training them again')
+    add_reuse_arguments(parser)
     args = parser.parse_args(argv)
     if args.precise_bn:
         return add_precise_bn(args.out, args.work_root, args.precise_bn, args.data_root,
@@ -353,7 +354,7 @@ def main(argv=None) -> List[dict]:
     return run_all(args.methods, args.splits, args.seeds,
                    lambda m, split, seed: run(m, split, seed, args.work_root, args.max_iters,
                                               args.data_root, args.iters, args.input_size,
-                                              args.reuse),
+                                              args.reuse, args.checkpoint_interval),
                    args.out, full, summary=lambda r: f'PCK {r["PCK"]}  AP {r["AP"]}')
 
 

@@ -104,30 +104,77 @@ def length_options(config: str, iters: Optional[int], max_iters: Optional[int]) 
     return []
 
 
+def interrupted_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint a stopped training of ``work_dir`` last wrote (mmengine's
+    ``last_checkpoint`` pointer), or None when it wrote none."""
+    pointer = osp.join(abs_work_dir(work_dir), 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        checkpoint = f.read().strip()
+    return checkpoint if osp.isfile(checkpoint) else None
+
+
+def add_reuse_arguments(parser) -> None:
+    """``--reuse`` and ``--checkpoint-interval``, as every results script
+    that trains mmengine runs offers them (see :func:`train`)."""
+    parser.add_argument('--reuse', action='store_true',
+                        help='test runs whose work directory already holds the final '
+                        'checkpoint instead of training them again; resume runs that were '
+                        'stopped part-way from their last checkpoint')
+    parser.add_argument('--checkpoint-interval', type=int, metavar='N',
+                        help='save a checkpoint every N iterations (the last two kept, besides '
+                        'a best one), so that a stopped run resumes with --reuse close to '
+                        'where it stopped; results do not depend on it')
+
+
+def checkpoint_options(interval: Optional[int]) -> List[str]:
+    """``--cfg-options`` for ``--checkpoint-interval`` (none without one)."""
+    if not interval:
+        return []
+    return [f'default_hooks.checkpoint.interval={interval}',
+            'default_hooks.checkpoint.max_keep_ckpts=2']
+
+
 def train(config: str, work_dir: str, options: Sequence[str], what: str,
           reuse_iters: Optional[int] = None) -> str:
-    """Train ``config`` with tools/train.py (log: ``<work_dir>.train.log``);
-    return the path of the last checkpoint.
+    """Train ``config`` with tools/train.py and return the path of the last
+    checkpoint. Its output goes to ``<work_dir>.train.log`` as it runs, so a
+    long run can be followed with ``tail -f`` and a killed one leaves its log.
 
     With ``reuse_iters``, a run of ``work_dir`` that already finished at that
-    iteration (see :func:`finished_checkpoint`) is not trained again, so a
-    stopped sweep goes on where it stopped.
+    iteration (see :func:`finished_checkpoint`) is not trained again, and one
+    that was stopped part-way resumes from its last checkpoint (optimizer,
+    scheduler, teacher and hooks' state included; the data order after the
+    resume is drawn afresh), its log appended to. So a stopped sweep goes on
+    where it stopped; a smaller ``default_hooks.checkpoint.interval`` in
+    ``options`` makes the resume points closer.
     """
+    resume = None
     if reuse_iters:
         done = finished_checkpoint(work_dir, reuse_iters)
         if done:
             print(f'   {what}: reusing {done}', flush=True)
             return done
+        resume = interrupted_checkpoint(work_dir)
+        if resume:
+            print(f'   {what}: resuming from {resume}', flush=True)
     work_dir = abs_work_dir(work_dir)
-    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
-                           '--work-dir', work_dir, '--cfg-options', *options],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True)
-    os.makedirs(work_dir, exist_ok=True)
-    with open(work_dir + '.train.log', 'w') as f:
-        f.write(proc.stdout + proc.stderr)
+    os.makedirs(osp.dirname(work_dir) or '.', exist_ok=True)
+    log = work_dir + '.train.log'
+    args = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir]
+    if resume:
+        args += ['--resume', resume]
+    with open(log, 'a' if resume else 'w') as f:
+        if resume:
+            f.write(f'\n===== resumed from {resume} =====\n')
+            f.flush()
+        proc = subprocess.run(args + ['--cfg-options', *options], cwd=ROOT, env=_env(),
+                              stdout=f, stderr=subprocess.STDOUT, text=True)
     if proc.returncode:
-        raise RuntimeError(f'training {what} failed (log: {work_dir}.train.log):\n'
-                           f'{proc.stderr[-3000:]}')
+        with open(log) as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError(f'training {what} failed (log: {log}):\n{tail}')
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
 

@@ -42,8 +42,9 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
-from results_common import (MACHINE, ROOT, length_options, run_all,  # noqa: E402
-                            split_config, test, train)
+from results_common import (MACHINE, ROOT, add_reuse_arguments,  # noqa: E402
+                            checkpoint_options, length_options, run_all, split_config, test,
+                            train)
 
 SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
 #: method -> (config of the 1/8 split, kind); kind decides how the split is applied.
@@ -80,7 +81,7 @@ def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) ->
 
 def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
         data_root: Optional[str] = None, reuse: bool = False,
-        iters: Optional[int] = None) -> dict:
+        iters: Optional[int] = None, checkpoint_interval: Optional[int] = None) -> dict:
     """Train and test one (method, split, seed); return its results row.
     With ``reuse``, a finished training in the work directory is tested
     again instead of trained again; ``iters`` stretches the whole schedule
@@ -91,6 +92,7 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
         config = split_config(config, '1-8', SPLITS[split])
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
     options += length_options(config, iters, max_iters)
+    options += checkpoint_options(checkpoint_interval)
     max_iters = iters or max_iters
     name = f'{method}_{SPLITS[split] if kind != "full" else "full"}_seed{seed}'
     if iters:
@@ -122,14 +124,13 @@ def main(argv=None) -> List[dict]:
     parser.add_argument('--iters', type=int, default=None,
                         help='stretch the whole schedule (poly decay included) to this '
                         'many iterations (a result; work dirs get an _it<N> suffix)')
-    parser.add_argument('--reuse', action='store_true',
-                        help='test runs whose work directory already holds the final '
-                        'checkpoint instead of training them again')
+    add_reuse_arguments(parser)
     args = parser.parse_args(argv)
     full = [m for m, (_, kind) in METHODS.items() if kind == 'full']
     return run_all(args.methods, args.splits, args.seeds,
                    lambda m, split, seed: run(m, split, seed, args.work_root, args.max_iters,
-                                              args.data_root, args.reuse, args.iters),
+                                              args.data_root, args.reuse, args.iters,
+                                              args.checkpoint_interval),
                    args.out, full, summary=lambda r: f'mIoU {r["mIoU"]}')
 
 
