@@ -23,6 +23,14 @@ def test_table_mean_and_std():
     assert '| supervised | 10pct | 39.0 | 79.8 | 1 | 1000 |' in text
 
 
+def test_table_says_when_a_metric_covers_only_some_seeds():
+    rows = [dict(method='ours_fixed', split='1/8', seed=s, mIoU=45.0 + s, iters=4000)
+            for s in (1, 2, 3)]
+    rows[1]['mIoU_Seq05VD'], rows[2]['mIoU_Seq05VD'] = 44.0, 46.0
+    text = _tool('results_table').table(rows)
+    assert '| ours_fixed | 1/8 | 47.0 ± 1.0 | 45.0 ± 1.4 (2 of 3) | 3 | 4000 |' in text
+
+
 def test_table_keeps_checkpoint_selections_apart():
     rows = [dict(method='abmil', split='musk1', seed=1, accuracy=0.8, epochs=40),
             dict(method='abmil', split='musk1', seed=1, accuracy=0.9, epochs=40,

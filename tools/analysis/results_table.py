@@ -1,7 +1,8 @@
 """Print a results JSON (docs/results/<family>.json) as a Markdown table.
 
 One row per (schedule length[, input size], method, split): mean +- sample std over seeds
-of every metric, the number of seeds, and the iterations.
+of every metric, the number of seeds, and the iterations. A metric that only some of a
+row's runs have is followed by ``(n of N)``.
 
     python tools/analysis/results_table.py docs/results/detection.json
     python tools/analysis/results_table.py docs/results/detection.json \
@@ -61,11 +62,16 @@ def table(rows: list) -> str:
                 continue
             if not values:
                 cells.append('')
-            elif len(values) == 1:
-                cells.append(f'{values[0]:.{digits}f}')
+                continue
+            if len(values) == 1:
+                cell = f'{values[0]:.{digits}f}'
             else:
-                cells.append(f'{statistics.mean(values):.{digits}f} ± '
-                             f'{statistics.stdev(values):.{digits}f}')
+                cell = (f'{statistics.mean(values):.{digits}f} ± '
+                        f'{statistics.stdev(values):.{digits}f}')
+            # A metric only some of the group's runs report (e.g. a key added
+            # later) says over how many runs it is taken.
+            cells.append(cell + (f' ({len(values)} of {len(group)})'
+                                 if len(values) < len(group) else ''))
         iters = sorted({r.get(length) for r in group if r.get(length) is not None})
         first = f'| {method} | {split} | ' + (f'{selection} | ' if with_selection else '')
         count = 'published' if 'published' in group[0] else len(group)
