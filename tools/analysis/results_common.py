@@ -32,16 +32,24 @@ def abs_work_dir(work_dir: str) -> str:
     return work_dir if osp.isabs(work_dir) else osp.join(ROOT, work_dir)
 
 
-def finished_checkpoint(work_dir: str, iters: int) -> Optional[str]:
-    """The last checkpoint of ``work_dir`` if it is ``iter_<iters>.pth`` and
-    the training log of :func:`train` is there, else None."""
-    work_dir = abs_work_dir(work_dir)
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if not (osp.isfile(pointer) and osp.isfile(work_dir + '.train.log')):
+def last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint a training of ``work_dir`` last wrote (mmengine's
+    ``last_checkpoint`` pointer), or None when it wrote none."""
+    pointer = osp.join(abs_work_dir(work_dir), 'last_checkpoint')
+    if not osp.isfile(pointer):
         return None
     with open(pointer) as f:
         checkpoint = f.read().strip()
-    if osp.basename(checkpoint) == f'iter_{iters}.pth' and osp.isfile(checkpoint):
+    return checkpoint if osp.isfile(checkpoint) else None
+
+
+def finished_checkpoint(work_dir: str, iters: int) -> Optional[str]:
+    """The last checkpoint of ``work_dir`` if it is ``iter_<iters>.pth`` and
+    the training log of :func:`train` is there, else None."""
+    if not osp.isfile(abs_work_dir(work_dir) + '.train.log'):
+        return None
+    checkpoint = last_checkpoint(work_dir)
+    if checkpoint and osp.basename(checkpoint) == f'iter_{iters}.pth':
         return checkpoint
     return None
 
@@ -104,17 +112,6 @@ def length_options(config: str, iters: Optional[int], max_iters: Optional[int]) 
     return []
 
 
-def interrupted_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint a stopped training of ``work_dir`` last wrote (mmengine's
-    ``last_checkpoint`` pointer), or None when it wrote none."""
-    pointer = osp.join(abs_work_dir(work_dir), 'last_checkpoint')
-    if not osp.isfile(pointer):
-        return None
-    with open(pointer) as f:
-        checkpoint = f.read().strip()
-    return checkpoint if osp.isfile(checkpoint) else None
-
-
 def add_reuse_arguments(parser) -> None:
     """``--reuse`` and ``--checkpoint-interval``, as every results script
     that trains mmengine runs offers them (see :func:`train`)."""
@@ -156,7 +153,7 @@ def train(config: str, work_dir: str, options: Sequence[str], what: str,
         if done:
             print(f'   {what}: reusing {done}', flush=True)
             return done
-        resume = interrupted_checkpoint(work_dir)
+        resume = last_checkpoint(work_dir)
         if resume:
             print(f'   {what}: resuming from {resume}', flush=True)
     work_dir = abs_work_dir(work_dir)
@@ -175,8 +172,7 @@ def train(config: str, work_dir: str, options: Sequence[str], what: str,
         with open(log) as f:
             tail = f.read()[-3000:]
         raise RuntimeError(f'training {what} failed (log: {log}):\n{tail}')
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
+    return last_checkpoint(work_dir)
 
 
 def train_log(work_dir: str) -> str:
