@@ -782,3 +782,29 @@ def test_log_scalars_draws_the_curves_of_two_runs_with_validation(tmp_path, caps
         'ours_u2pl_1-8_seed1'
     with pytest.raises(SystemExit):  # one name for two logs
         tool.main([*logs, '--names', 'a', '--keys', 'loss'])
+
+
+def test_pose_variant_trains_its_method_config_with_the_override(tmp_path, monkeypatch):
+    """``ours_trs_thr0.4`` is ``ours_trs`` with another pseudo-keypoint
+    threshold: the option reaches training, the row names it, and the plain
+    method's run directory is not reused for it."""
+    tool = _tool('pose_results')
+    calls = []
+    monkeypatch.setattr(tool, 'train', lambda config, work_dir, options, *a: (
+        calls.append((config, work_dir, options)) or f'{work_dir}/iter_1000.pth'))
+    monkeypatch.setattr(tool, 'test', lambda *a: {'PCK': 0.5, 'coco/AP': 0.4})
+    monkeypatch.setattr(tool, 'train_log', lambda work_dir: '')
+    row = tool.run('ours_trs_thr0.4', '10pct', 2, str(tmp_path), None)
+    config, work_dir, options = calls[0]
+    assert config == tool.METHODS['ours_trs'][0]
+    assert 'model.threshold.thr=0.4' in options and 'randomness.seed=2' in options
+    assert work_dir.endswith('ours_trs_thr0.4_10pct_seed2')
+    assert row['overrides'] == {'model.threshold.thr': 0.4} and row['method'] == 'ours_trs_thr0.4'
+    assert (row['PCK'], row['AP']) == (50.0, 40.0)
+    tool.run('ours_trs', '10pct', 2, str(tmp_path), None)
+    assert not any(o.startswith('model.threshold') for o in calls[1][2])
+    # The variants are opt-in: the default method list leaves them out.
+    monkeypatch.setattr(tool, 'run_all', lambda methods, *a, **k: methods)
+    assert tool.main(['--out', str(tmp_path / 'pose.json')]) == [
+        'supervised', 'supervised_full', 'ours_mt', 'ours_reviewer', 'ours_mlfl', 'ours_kpmix',
+        'ours_trs', 'ours_trs_soft']
