@@ -665,6 +665,25 @@ def test_update_readme_tables_rewrites_paired_blocks():
     assert '(no `ours_mt` rows with PCK yet)\n<!-- /pose-paired -->' in out
 
 
+def test_update_readme_tables_rewrites_the_docs_pages_too(tmp_path, monkeypatch):
+    """The per-task pages under docs/ carry tables of their own; one run of
+    the tool rewrites them with the README's."""
+    tool = _tool('update_readme_tables')
+    (tmp_path / 'docs' / 'results').mkdir(parents=True)
+    rows = [dict(method='supervised', split='10pct', seed=1, PCK=41.9, iters=1000)]
+    (tmp_path / 'docs' / 'results' / 'pose.json').write_text(json.dumps(rows))
+    (tmp_path / 'README.md').write_text('r\n<!-- pose-table -->\nold\n<!-- /pose-table -->\n')
+    (tmp_path / 'docs' / 'pose.md').write_text(
+        'p\n<!-- pose-paired supervised PCK -->\nold\n<!-- /pose-paired -->\n')
+    monkeypatch.setattr(tool, 'ROOT', str(tmp_path))
+    monkeypatch.setattr(tool, 'FIGURES', {})
+    tool.main()
+    assert '| supervised | 10pct | 41.9 | 1 | 1000 |' in (tmp_path / 'README.md').read_text()
+    page = (tmp_path / 'docs' / 'pose.md').read_text()
+    assert 'old' not in page
+    assert '| 10pct | 1000 | supervised | 41.9 (seed 1) | | | |' in page
+
+
 def _plot_rows():
     rows = []
     for seed, (sup, ours) in enumerate([(36.0, 38.0), (31.0, 35.5), (34.0, 33.0)], start=1):

@@ -1,7 +1,7 @@
-"""Rewrite the README results tables from docs/results/*.json.
+"""Rewrite the results tables of README.md and docs/*.md from docs/results/*.json.
 
 Each table sits between ``<!-- <family>-table -->`` and
-``<!-- /<family>-table -->`` in README.md and is the output of
+``<!-- /<family>-table -->`` (in README.md or a page under docs/) and is the output of
 ``results_table.py docs/results/<family>.json``, with the published
 reference rows of ``docs/results/<family>_published.json`` where there is one.
 A run-by-run comparison sits between ``<!-- <family>-paired BASELINE METRIC -->``
@@ -61,10 +61,16 @@ def update_paired(readme: str, family: str, rows: list) -> str:
     return pattern.sub(paired, readme)
 
 
+def documents() -> list:
+    """README.md and the Markdown pages under docs/ (the per-task notes):
+    every file whose table blocks this tool rewrites."""
+    import glob
+    return [osp.join(ROOT, 'README.md')] + sorted(glob.glob(osp.join(ROOT, 'docs', '*.md')))
+
+
 def main(argv=None) -> None:
     import json
-    path = osp.join(ROOT, 'README.md')
-    readme = open(path).read()
+    rows_of, table_of = {}, {}
     for family in ('detection', 'segmentation', 'pose', 'mil'):
         results = osp.join(ROOT, 'docs', 'results', f'{family}.json')
         if not osp.isfile(results):
@@ -73,14 +79,18 @@ def main(argv=None) -> None:
         if family in FIGURES:
             plot_results.plot(rows, out=osp.join(ROOT, 'docs', 'images', f'{family}_results.png'),
                               **FIGURES[family])
-        readme = update_paired(readme, family, rows)
-        if f'<!-- {family}-table -->' in readme:
-            published = osp.join(ROOT, 'docs', 'results', f'{family}_published.json')
-            if osp.isfile(published):
-                rows += json.load(open(published))
-            readme = update(readme, family, results_table.table(rows))
-    with open(path, 'w') as f:
-        f.write(readme)
+        rows_of[family] = rows
+        published = osp.join(ROOT, 'docs', 'results', f'{family}_published.json')
+        extra = json.load(open(published)) if osp.isfile(published) else []
+        table_of[family] = results_table.table(rows + extra)
+    for path in documents():
+        text = open(path).read()
+        for family, rows in rows_of.items():
+            text = update_paired(text, family, rows)
+            if f'<!-- {family}-table -->' in text:
+                text = update(text, family, table_of[family])
+        with open(path, 'w') as f:
+            f.write(text)
 
 
 if __name__ == '__main__':
