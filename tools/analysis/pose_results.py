@@ -75,7 +75,8 @@ OVERRIDES: Dict[str, Dict[str, object]] = {}
 #: TRS teacher of split seed 1 at 256 (iteration 900), 0.6 keeps 42 % of the
 #: keypoints (precision 0.966, recall 0.471) and sits on the cliff of the
 #: heatmap maxima (0.7 keeps 10 %), 0.4 keeps 73 % (precision 0.918, recall
-#: 0.785), about what 0.6 kept at 128 x 128 (63-72 % at 86-87 %).
+#: 0.785), about what 0.6 kept at 128 x 128 (63-72 % at 86-87 %). Full TRS
+#: with it scored 1.1 / 1.8 PCK below 0.6 on split seeds 1 / 2 (docs/pose.md).
 for _method in ('ours_mt', 'ours_reviewer', 'ours_mlfl', 'ours_kpmix', 'ours_trs',
                 'ours_trs_soft'):
     METHODS[f'{_method}_thr0.4'] = METHODS[_method]
