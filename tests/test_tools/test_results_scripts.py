@@ -695,6 +695,21 @@ def _plot_rows():
     return rows
 
 
+def test_plot_results_draws_the_recipe_asked_for():
+    """A recipe with fewer runs (another schedule length or input size) is
+    drawn when named; a recipe without runs is an error that lists those
+    there are."""
+    plot = _tool('plot_results')
+    runs, length = plot._runs(_plot_rows(), 'PCK', recipe=(4, None))
+    assert length == '4 iters' and runs['10pct'] == {'supervised': {1: 1.0}}
+    rows = [dict(r, input_size=256) for r in _plot_rows()[:2]] + _plot_rows()
+    runs, length = plot._runs(rows, 'PCK', recipe=(1000, 256))
+    assert length == '1000 iters, 256x256 input'
+    assert runs['10pct'] == {'supervised': {1: 36.0}, 'ours_trs': {1: 38.0}}
+    with pytest.raises(KeyError, match=r'\(2000, None\)'):
+        plot._runs(rows, 'PCK', recipe=(2000, None))
+
+
 def test_plot_results_draws_every_run_of_the_main_schedule(tmp_path):
     plot = _tool('plot_results')
     rows = _plot_rows() + [dict(method='ours_trs', split='10pct', seed=1, PCK=39.0,

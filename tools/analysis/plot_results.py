@@ -32,17 +32,21 @@ from results_table import UNIT_METRICS  # noqa: E402
 SEED_COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b']
 
 
-def _runs(rows: List[dict], metric: str) -> Tuple[Dict[str, Dict[str, Dict[int, float]]], str]:
-    """split -> method -> seed -> value, for the most common recipe (schedule
-    length and, where rows name one, input size); and that recipe in words
-    (e.g. ``1000 iters`` or ``1000 iters, 128x128 input``)."""
+def _runs(rows: List[dict], metric: str, recipe: Optional[Tuple[int, Optional[int]]] = None
+          ) -> Tuple[Dict[str, Dict[str, Dict[int, float]]], str]:
+    """split -> method -> seed -> value, for ``recipe`` (schedule length,
+    input size or None) or else the most common recipe; and that recipe in
+    words (e.g. ``1000 iters`` or ``1000 iters, 128x128 input``)."""
     usable = [r for r in rows if 'published' not in r and r.get(metric) is not None]
     if not usable:
         found = sorted({k for r in rows for k in r})
         raise KeyError(f'no run has the metric {metric!r}; keys in the file: {found}')
     unit = 'iters' if any('iters' in r for r in usable) else 'epochs'
-    length, size = Counter((r.get(unit), r.get('input_size')) for r in usable
-                           ).most_common(1)[0][0]
+    counts = Counter((r.get(unit), r.get('input_size')) for r in usable)
+    if recipe is not None and tuple(recipe) not in counts:
+        raise KeyError(f'no run with {metric!r} of the recipe {tuple(recipe)}; recipes: '
+                       f'{sorted(counts, key=str)}')
+    length, size = tuple(recipe) if recipe is not None else counts.most_common(1)[0][0]
     runs = defaultdict(lambda: defaultdict(dict))
     for r in usable:
         if (r.get(unit), r.get('input_size')) == (length, size):
@@ -63,7 +67,8 @@ def _order(methods, baseline: str, wanted: Optional[List[str]] = None) -> List[s
 
 def plot(rows: List[dict], metric: str, out: str, baseline: str = 'supervised',
          target_gain: Optional[float] = None, title: Optional[str] = None,
-         methods: Optional[List[str]] = None) -> str:
+         methods: Optional[List[str]] = None,
+         recipe: Optional[Tuple[int, Optional[int]]] = None) -> str:
     """Draw the figure described in the module docstring to ``out``; return ``out``.
 
     Args:
@@ -76,8 +81,11 @@ def plot(rows: List[dict], metric: str, out: str, baseline: str = 'supervised',
             (e.g. ``1000 iters``) is added to it.
         methods (list[str], optional): Methods to draw, in this order.
             Defaults to all: the baseline, the others by name, ``*_full``.
+        recipe (tuple, optional): ``(schedule length, input size)`` of the
+            runs to draw (input size None where rows have none); defaults to
+            the recipe with the most runs.
     """
-    runs, length = _runs(rows, metric)
+    runs, length = _runs(rows, metric, recipe)
     # Splits that hold only *_full rows (e.g. '100pct') join every panel instead.
     full = {m: s for split in runs for m, s in runs[split].items() if m.endswith('_full')}
     splits = [s for s in sorted(runs) if any(not m.endswith('_full') for m in runs[s])]
@@ -147,12 +155,18 @@ def main(argv=None) -> str:
     parser.add_argument('--target-gain', type=float, help='also draw baseline mean + this')
     parser.add_argument('--title', help='figure title')
     parser.add_argument('--methods', nargs='+', help='methods to draw, in this order')
+    parser.add_argument('--recipe', type=int, nargs='+', metavar=('ITERS', 'INPUT'),
+                        help='draw the runs of this schedule length (and input size) '
+                        'instead of the recipe with the most runs')
     args = parser.parse_args(argv)
+    recipe = None
+    if args.recipe:
+        recipe = (args.recipe[0], args.recipe[1] if len(args.recipe) > 1 else None)
     with open(args.results) as f:
         rows = json.load(f)
     try:
         out = plot(rows, args.metric, args.out, args.baseline, args.target_gain, args.title,
-                   args.methods)
+                   args.methods, recipe)
     except KeyError as err:
         raise SystemExit(f'{args.results}: {err.args[0]}')
     print(f'wrote {out}')
