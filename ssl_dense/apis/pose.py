@@ -37,7 +37,8 @@ class PosePredictor:
     keypoints in image coordinates, with the config's flip test. Boxes come
     from a detector (``det_config`` + ``det_checkpoint``, boxes scoring at
     least ``det_score_thr``, optionally of ``det_classes`` only) or, without
-    one, the whole image is one box.
+    one, the whole image is one box (cropped without padding, like the
+    whole-image boxes of the unlabelled images in training).
 
     Args:
         config (str): Pose config file.
@@ -84,12 +85,16 @@ class PosePredictor:
         self.device = device
         input_size = tuple(_codec(self.cfg)['input_size'])
         with DefaultScope.overwrite_default_scope('mmpose'):
-            self.pipeline = Compose([
+            # Detector boxes get mmpose's usual 1.25 padding; the whole frame
+            # none, as the unlabelled crops in training (whole-image boxes,
+            # configs/_base_/semi/trs_bee-10pct.py), so an animal that fills
+            # the frame is seen at the scale the model learnt.
+            self.pipeline, self.whole_frame_pipeline = (Compose([
                 dict(type='LoadImage'),
-                dict(type='GetBBoxCenterScale'),
+                dict(type='GetBBoxCenterScale', padding=padding),
                 dict(type='TopdownAffine', input_size=input_size),
                 dict(type='PackPoseInputs'),
-            ])
+            ]) for padding in (1.25, 1.0))
         self.detector = None
         if det_config:
             if not det_checkpoint:
@@ -107,7 +112,8 @@ class PosePredictor:
         pred = self.detector(image, return_datasamples=True)['predictions'][0].pred_instances
         keep = pred.scores >= self.det_score_thr
         if self.det_classes is not None:
-            keep &= torch.isin(pred.labels, torch.as_tensor(list(self.det_classes)))
+            keep &= torch.isin(pred.labels, torch.as_tensor(list(self.det_classes),
+                                                            device=pred.labels.device))
         return pred.bboxes[keep].cpu().numpy().reshape(-1, 4)
 
     @torch.no_grad()
@@ -117,9 +123,10 @@ class PosePredictor:
         boxes = self.boxes(image)
         if len(boxes) == 0:
             return []
+        pipeline = self.pipeline if self.detector is not None else self.whole_frame_pipeline
         items = []
         for box in boxes:
-            items.append(self.pipeline(dict(
+            items.append(pipeline(dict(
                 img=image, bbox=box[None].astype(np.float32), bbox_score=np.ones(1, np.float32),
                 flip_indices=self.meta['flip_indices'], dataset_name=self.meta.get(
                     'dataset_name'))))

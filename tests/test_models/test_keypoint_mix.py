@@ -10,10 +10,11 @@ STRIDE = 4
 
 
 def _gaussians(points, shape, sigma=1.5):
-    """Heatmaps (J, h, w) with a peak at each (x, y) given in input pixels."""
+    """Heatmaps (J, h, w) with a peak at each (x, y) given in input pixels,
+    cell c centred on pixel c * STRIDE as in mmpose's MSRAHeatmap codec."""
     h, w = shape
     ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing='ij')
-    maps = [torch.exp(-((xs - x / STRIDE + 0.5)**2 + (ys - y / STRIDE + 0.5)**2) /
+    maps = [torch.exp(-((xs - x / STRIDE)**2 + (ys - y / STRIDE)**2) /
                       (2 * sigma**2)) for x, y in points]
     return torch.stack(maps)
 
@@ -31,7 +32,17 @@ def _batch():
 def _peak(heatmap):
     """(x, y) in input pixels of the centre of the arg-max cell."""
     idx = int(heatmap.flatten().argmax())
-    return ((idx % heatmap.shape[1]) + 0.5) * STRIDE, ((idx // heatmap.shape[1]) + 0.5) * STRIDE
+    return (idx % heatmap.shape[1]) * STRIDE, (idx // heatmap.shape[1]) * STRIDE
+
+
+def test_the_test_heatmaps_peak_where_mmposes_codec_puts_them():
+    from mmpose.codecs import MSRAHeatmap
+    codec = MSRAHeatmap(input_size=(64, 64), heatmap_size=(16, 16), sigma=2)
+    points = [(12., 12.), (40., 20.), (9., 47.), (62., 62.)]
+    encoded = codec.encode(torch.tensor([points]).numpy())['heatmaps']
+    ours = _gaussians(points, (16, 16))
+    for k in range(len(points)):
+        assert _peak(torch.as_tensor(encoded[k])) == _peak(ours[k])
 
 
 def test_prob_zero_changes_nothing_and_inputs_are_not_modified():
@@ -51,9 +62,12 @@ def test_the_partner_patch_lands_on_the_same_keypoint_with_its_heatmap():
     pseudo[0].keypoint_weights = torch.tensor([0., 1., 0.])  # only keypoint 1 is shared
     mix = KeypointMix(num_keypoints=1, patch_size=16, prob=1.0)
     out_inputs, out = mix(inputs, pseudo)
-    # Sample 0, keypoint 1 at (40, 20): its 16 x 16 neighbourhood now shows sample 1.
-    assert out_inputs[0, :, 12:28, 32:48].eq(1.).all()
-    assert out_inputs[0].eq(1.).sum() == 3 * 16 * 16  # nothing else was pasted
+    # Sample 0, keypoint 1 at (40, 20) (cell 10, 5): the pixels of the 4 x 4
+    # cells around it, (8-11, 3-6), i.e. x 30-45, y 10-25, now show sample 1,
+    # but for x 30-31: the partner's keypoint (8, 48) sits in its cell 2, and
+    # its cell 0 begins 2 pixels left of its image.
+    assert out_inputs[0, :, 10:26, 32:46].eq(1.).all()
+    assert out_inputs[0].eq(1.).sum() == 3 * 16 * 14  # nothing else was pasted
     # Keypoint 1 of the pasted heatmaps still peaks at sample 0's location.
     x, y = _peak(out[0].heatmaps[1])
     assert abs(x - 40) <= STRIDE / 2 and abs(y - 20) <= STRIDE / 2
@@ -64,7 +78,22 @@ def test_the_partner_patch_lands_on_the_same_keypoint_with_its_heatmap():
     assert torch.equal(out[0].heatmaps[:, ~keep],
                        pseudo[1].heatmaps[:, 10:14, 0:4].flatten(1))
     # Sample 1 took keypoint 1 from sample 0 (the only shared one, cyclic partner).
-    assert out_inputs[1].eq(0.).sum() == 3 * 16 * 16
+    assert out_inputs[1].eq(0.).sum() == 3 * 16 * 14
+
+
+def test_reviewer_heatmaps_are_mixed_with_the_teachers():
+    torch.manual_seed(0)
+    inputs, pseudo = _batch()
+    pseudo[0].keypoint_weights = torch.tensor([0., 1., 0.])
+    for i, p in enumerate(pseudo):  # the reviewers' own maps: not the teacher's
+        p.reviewer_heatmaps = torch.rand(3, 16, 16) + 10 * i
+    _, out = KeypointMix(num_keypoints=1, patch_size=16, prob=1.0)(inputs, pseudo)
+    patch = torch.zeros(16, 16, dtype=torch.bool)
+    patch[3:7, 8:12] = True  # the same cells as the teacher heatmaps' patch
+    assert torch.equal(out[0].reviewer_heatmaps[:, ~patch], pseudo[0].reviewer_heatmaps[:, ~patch])
+    assert torch.equal(out[0].reviewer_heatmaps[:, patch],
+                       pseudo[1].reviewer_heatmaps[:, 10:14, 0:4].flatten(1))
+    assert not torch.equal(out[0].heatmaps[:, patch], out[0].reviewer_heatmaps[:, patch])
 
 
 def test_own_keypoint_under_the_patch_the_partner_lacks_loses_its_weight():
@@ -104,9 +133,10 @@ def test_patches_at_the_border_are_clipped():
     assert out_inputs.shape == inputs.shape and out[0].heatmaps.shape == (3, 16, 16)
     # The partner's keypoint sits in its bottom-right corner cell, so of the
     # 6 x 6-cell patch around it only that cell lies inside the partner's
-    # image; it lands on sample 0's top-left cell, with its heatmap values.
+    # heatmap; it lands on sample 0's top-left cell (pixels -2 to 1, of which
+    # 0 and 1 exist), with its heatmap values.
     pasted = out_inputs[0, 0].eq(1.)
-    assert pasted[:4, :4].all() and pasted.sum() == 16
+    assert pasted[:2, :2].all() and pasted.sum() == 4
     assert torch.equal(out[0].heatmaps[:, 0, 0], pseudo[1].heatmaps[:, 15, 15])
     assert torch.equal(out[0].heatmaps[:, 1:, :], pseudo[0].heatmaps[:, 1:, :])
 

@@ -222,6 +222,31 @@ def test_keypoints_the_reviewer_disagrees_on_are_dropped():
     assert without[0].keypoint_weights.tolist() == [1.0, 1.0]
 
 
+def test_the_fused_teacher_reviewer_score_meets_each_keypoints_own_threshold():
+    """The score thresholded is the mean of teacher and reviewer peaks, and
+    each keypoint is held to its own threshold."""
+    ys, xs = torch.meshgrid(torch.arange(16.), torch.arange(16.), indexing='ij')
+
+    def maps(points, peak):
+        return torch.stack([torch.exp(-((xs - x)**2 + (ys - y)**2) / 8) * peak
+                            for x, y in points])[None]
+
+    teacher = _Fixed(maps([(4, 4), (10, 10)], 0.9))
+    teacher.head.decoder = type('Codec', (), {'encode': lambda *a: None})()
+    reviewer = _Fixed(maps([(4, 4), (10, 10)], 0.3))  # agrees on both, less sure
+    threshold = THRESHOLDS.build(dict(type='ssl_dense.FixedThreshold', num_classes=2,
+                                      thr=[0.5, 0.7]))
+    adapter = PoseAdapter(agree_dist=0.05)
+    pseudo = adapter.pseudo_labels(teacher, torch.zeros(1, 3, 64, 64), [None], threshold,
+                                   reviewers=[reviewer])
+    assert pseudo[0].scores.tolist() == pytest.approx([0.6, 0.6])
+    # 0.6 passes keypoint 0's threshold (0.5), not keypoint 1's (0.7).
+    assert pseudo[0].keypoint_weights.tolist() == [1.0, 0.0]
+    alone = adapter.pseudo_labels(teacher, torch.zeros(1, 3, 64, 64), [None], threshold)
+    assert alone[0].scores.tolist() == pytest.approx([0.9, 0.9])
+    assert alone[0].keypoint_weights.tolist() == [1.0, 1.0]
+
+
 def test_many_keypoints_are_logged_as_totals(bee_root):
     """32 keypoints: pl_num / pl_score / thr_mean instead of 96 per-keypoint scalars."""
     from mmengine.logging import MessageHub

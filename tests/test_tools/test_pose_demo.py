@@ -73,7 +73,21 @@ def test_boxes_come_from_the_detector_when_given(trs_checkpoint):
     checkpoint, _ = trs_checkpoint
     predictor = PosePredictor(CONFIG, checkpoint)
     image = cv2.imread(f'{REPO_ROOT}/tests/data/bee_pose/pose/florian-127.jpeg')
-    assert predictor.boxes(image).tolist() == [[0, 0, image.shape[1] - 1, image.shape[0] - 1]]
+    h, w = image.shape[:2]
+    assert predictor.boxes(image).tolist() == [[0, 0, w - 1, h - 1]]
+
+    def crop_scale(pipeline, box):
+        item = pipeline(dict(img=image, bbox=np.array([box], np.float32),
+                             bbox_score=np.ones(1, np.float32),
+                             flip_indices=predictor.meta['flip_indices']))
+        return item['data_samples'].gt_instances.bbox_scales[0]
+
+    # The whole frame is cropped unpadded (as the unlabelled training crops),
+    # a detector box with mmpose's 1.25 padding; both square (the input's aspect).
+    whole = crop_scale(predictor.whole_frame_pipeline, [0, 0, w - 1, h - 1])
+    assert whole == pytest.approx([max(w, h) - 1] * 2)
+    boxed = crop_scale(predictor.pipeline, [10, 10, 100, 120])
+    assert boxed == pytest.approx([110 * 1.25] * 2)
 
     class FakeDetector:
         def __call__(self, img, return_datasamples):

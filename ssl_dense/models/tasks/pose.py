@@ -397,7 +397,9 @@ class KeypointMix:
     A keypoint of ``i`` hidden under the patch that the partner does not
     carry gets weight 0: the patch may show it, but there is no pseudo
     label to say where. Shifts are whole heatmap cells, so the pasted peak
-    lands within one cell of ``i``'s keypoint.
+    lands within one cell of ``i``'s keypoint. Cells and pixels follow
+    mmpose's codecs: cell ``c`` is centred on pixel ``c * stride``, so the
+    image patch covers exactly the pixels of the heatmap cells pasted.
 
     Called as ``inputs, pseudo = aug(inputs, pseudo)`` with ``inputs``
     (N, C, H, W) and one :class:`InstanceData` per sample holding, for its
@@ -447,6 +449,15 @@ class KeypointMix:
             raise ValueError(f'inputs {height}x{width} and heatmaps {hm_h}x{hm_w} need one '
                              'stride in both directions')
         cells = self.patch_cells((height, width), stride)
+        limit = torch.tensor([hm_w - 1, hm_h - 1], device=inputs.device)
+
+        def cell(points: Tensor) -> Tensor:
+            # The cell of mmpose's codecs (MSRAHeatmap): a keypoint at pixel p
+            # peaks in cell int(p / stride + 0.5), the cell c covering pixels
+            # [(c - 0.5) * stride, (c + 0.5) * stride); kept on the map.
+            c = (points.to(limit.device) / stride + 0.5).floor().long()
+            return torch.minimum(c.clamp(min=0), limit)
+
         out_inputs = inputs.clone()
         for i in range(n):
             if torch.rand(1).item() >= self.prob:
@@ -458,12 +469,11 @@ class KeypointMix:
                 continue
             chosen = shared[torch.randperm(shared.numel())[:self.num_keypoints]]
             for k in chosen.tolist():
-                # Keypoint cells in heatmap coordinates; whole-cell shift.
-                cj = (pseudo[j].keypoints[k] / stride).floor().long().tolist()
-                ci = (pseudo[i].keypoints[k] / stride).floor().long().tolist()
-                dx, dy = ci[0] - cj[0], ci[1] - cj[1]
-                # Source box around the partner's keypoint, clipped so that it
-                # and its shifted copy both lie inside the heatmap.
+                cj = cell(pseudo[j].keypoints[k]).tolist()
+                ci = cell(pseudo[i].keypoints[k]).tolist()
+                dx, dy = ci[0] - cj[0], ci[1] - cj[1]  # whole-cell shift
+                # Source cells around the partner's keypoint, clipped so that
+                # they and their shifted copies both lie inside the heatmap.
                 x1 = max(cj[0] - cells // 2, 0, -dx)
                 y1 = max(cj[1] - cells // 2, 0, -dy)
                 x2 = min(cj[0] - cells // 2 + cells, hm_w, hm_w - dx)
@@ -473,13 +483,16 @@ class KeypointMix:
                 for key in fields:
                     out[i].get(key)[:, y1 + dy:y2 + dy, x1 + dx:x2 + dx] = \
                         pseudo[j].get(key)[:, y1:y2, x1:x2]
-                s = stride
-                px1, py1, px2, py2 = (int(round(v * s)) for v in (x1, y1, x2, y2))
-                qx, qy = int(round(dx * s)), int(round(dy * s))
+                # The pixels of those cells, clipped likewise.
+                qx, qy = int(round(dx * stride)), int(round(dy * stride))
+                px1 = max(int(round((x1 - 0.5) * stride)), 0, -qx)
+                py1 = max(int(round((y1 - 0.5) * stride)), 0, -qy)
+                px2 = min(int(round((x2 - 0.5) * stride)), width, width - qx)
+                py2 = min(int(round((y2 - 0.5) * stride)), height, height - qy)
                 out_inputs[i, :, py1 + qy:py2 + qy, px1 + qx:px2 + qx] = \
                     inputs[j, :, py1:py2, px1:px2]
                 # i's keypoints under the patch that the partner lacks: unknown.
-                cells_i = (pseudo[i].keypoints / stride).floor()
+                cells_i = cell(pseudo[i].keypoints)
                 under = ((cells_i[:, 0] >= x1 + dx) & (cells_i[:, 0] < x2 + dx)
                          & (cells_i[:, 1] >= y1 + dy) & (cells_i[:, 1] < y2 + dy))
                 out[i].keypoint_weights[under & (pseudo[j].keypoint_weights <= 0)] = 0
