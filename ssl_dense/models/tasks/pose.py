@@ -468,6 +468,7 @@ class KeypointMix:
             if shared.numel() == 0:
                 continue
             chosen = shared[torch.randperm(shared.numel())[:self.num_keypoints]]
+            cells_i = cell(pseudo[i].keypoints)
             for k in chosen.tolist():
                 cj = cell(pseudo[j].keypoints[k]).tolist()
                 ci = cell(pseudo[i].keypoints[k]).tolist()
@@ -492,7 +493,6 @@ class KeypointMix:
                 out_inputs[i, :, py1 + qy:py2 + qy, px1 + qx:px2 + qx] = \
                     inputs[j, :, py1:py2, px1:px2]
                 # i's keypoints under the patch that the partner lacks: unknown.
-                cells_i = cell(pseudo[i].keypoints)
                 under = ((cells_i[:, 0] >= x1 + dx) & (cells_i[:, 0] < x2 + dx)
                          & (cells_i[:, 1] >= y1 + dy) & (cells_i[:, 1] < y2 + dy))
                 out[i].keypoint_weights[under & (pseudo[j].keypoint_weights <= 0)] = 0
