@@ -238,3 +238,57 @@ def test_feature_perturbation_drops_channels_where_asked(at):
     assert seen.eq(0).all() if at == 'backbone' else torch.equal(seen, inputs)
     with pytest.raises(ValueError, match="'neck' or 'backbone'"):
         SegmentationAdapter(feature_perturbation=dict(p=0.5, at='head'))
+
+
+def test_views_with_their_own_resize_get_aligned_pseudo_labels():
+    """The CamVid recipe's geometric transforms (random resize, crop, flip)
+    record the resize in ``homography_matrix`` under the mmseg scope, so the
+    weak view's labels moved to a strong view resized differently match the
+    strong view's own labels (nearest-neighbour resampling aside)."""
+    from mmcv.transforms import Compose
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from tests.conftest import REPO_ROOT
+    geometric = Config.fromfile(f'{REPO_ROOT}/configs/_base_/semi/mean-teacher_camvid-1-8.py'
+                                ).geometric
+    pack = dict(type='PackSegInputs', meta_keys=('img_path', 'img_shape', 'scale_factor', 'flip',
+                                                 'homography_matrix'))
+    views = {name: [*geometric, pack] for name in ('unsup_weak', 'unsup_strong')}
+    np.random.seed(0)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        pipeline = Compose([
+            dict(type='LoadImageFromFile'),
+            dict(type='ssl_dense.LoadSegAnnotationsChecked', num_classes=11, ignore_index=11),
+            dict(type='ssl_dense.MultiView', branches=list(views), views=views)])
+        root = f'{REPO_ROOT}/tests/data/camvid'
+        names = ['0001TP_006690', '0001TP_006720', '0001TP_006750', '0001TP_006780'] * 2
+        results = [pipeline(dict(img_path=f'{root}/train/{n}.jpg', reduce_zero_label=False,
+                                 seg_map_path=f'{root}/trainannot/{n}.png', seg_fields=[]))
+                   for n in names]
+    weak = [r['data_samples']['unsup_weak'] for r in results]
+    strong = [r['data_samples']['unsup_strong'] for r in results]
+    assert any(abs(w.scale_factor[0] - s.scale_factor[0]) > 0.05 for w, s in zip(weak, strong))
+    pseudo = []
+    for sample in weak:
+        gt = sample.gt_sem_seg.data[0].long()
+        known = (gt < 11).float()
+        pseudo.append(PixelData(labels=gt[None], scores=known[None], weights=known[None]))
+    agree = total = 0
+    for moved, sample in zip(SegmentationAdapter().transfer(pseudo, weak, strong), strong):
+        truth = sample.gt_sem_seg.data[0].long()
+        both = (moved.labels[0] >= 0) & (truth < 11)
+        agree += int((moved.labels[0][both] == truth[both]).sum())
+        total += int(both.sum())
+    assert total > 10000 and agree / total > 0.95
+
+
+def test_a_resize_without_homography_is_named():
+    from ssl_dense.models.semi.adapter import homography_of
+    sample = SegDataSample()
+    sample.set_metainfo(dict(img_path='data/camvid/train/x.png', scale_factor=(0.7, 0.7),
+                             homography_matrix=np.array([[-1., 0, 90], [0, 1, -4], [0, 0, 1]])))
+    with pytest.raises(ValueError, match=r"x.png: the view was resized .*resize_type='mmdet"):
+        homography_of(sample, torch.zeros(1))
+    sample.set_metainfo(dict(homography_matrix=np.diag([-0.7, 0.7, 1.0])))
+    assert homography_of(sample, torch.zeros(1))[0, 0] == pytest.approx(-0.7)

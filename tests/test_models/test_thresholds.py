@@ -173,3 +173,19 @@ def test_detection_refuses_a_policy_that_needs_entropies():
     cfg.model.threshold = dict(type='EntropyPercentileThreshold', max_iters=10)
     with pytest.raises(ValueError, match="needs 'certainty' scores, which DetectionAdapter"):
         MODELS.build(cfg.model)
+
+
+def test_entropy_percentile_takes_T_from_the_runner():
+    """Without max_iters, T is the runner's max_iters: a schedule stretched
+    from the command line stretches the dropped share with it."""
+    from mmengine.logging import MessageHub
+
+    from ssl_dense.models.semi import EntropyPercentileThreshold
+    hub = MessageHub.get_instance('u2pl_runner_max_iters')
+    policy = EntropyPercentileThreshold(2, start_percent=20.0)
+    hub.update_info('iter', 2000)
+    hub.update_info('max_iters', 4000)
+    assert policy.drop_percent() == pytest.approx(10.0)
+    MessageHub.get_instance('u2pl_no_runner')  # current hub: neither iter nor max_iters
+    with pytest.raises(RuntimeError, match='pass max_iters'):
+        EntropyPercentileThreshold(2).drop_percent()

@@ -8,6 +8,8 @@
 # Labels: 0-10 classes, 11 void (the model's ignore_index must be 11 too).
 # Geometric transforms are mmdet's: they also record `homography_matrix`,
 # which the semi-supervised recipes need to move pseudo labels between views.
+# RandomResize names its inner resize: by default it is looked up in the
+# current scope (mmseg), and mmseg's Resize records no homography.
 dataset_type = 'ssl_dense.CamVidDataset'
 data_root = 'data/camvid/'
 img_scale = (240, 180)
@@ -18,7 +20,8 @@ meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape', 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='ssl_dense.LoadSegAnnotationsChecked', num_classes=11, ignore_index=11),
-    dict(type='mmdet.RandomResize', scale=img_scale, ratio_range=(0.5, 1.5), keep_ratio=True),
+    dict(type='mmdet.RandomResize', scale=img_scale, ratio_range=(0.5, 1.5), keep_ratio=True,
+         resize_type='mmdet.Resize'),
     dict(type='mmdet.RandomCrop', crop_size=crop_size),
     dict(type='mmdet.RandomFlip', prob=0.5),
     dict(type='PackSegInputs', meta_keys=meta_keys),

@@ -18,7 +18,8 @@ img_scale = {{_base_.img_scale}}
 crop_size = {{_base_.crop_size}}  # (width, height)
 meta_keys = {{_base_.meta_keys}}
 geometric = [
-    dict(type='mmdet.RandomResize', scale=img_scale, ratio_range=(0.5, 1.5), keep_ratio=True),
+    dict(type='mmdet.RandomResize', scale=img_scale, ratio_range=(0.5, 1.5), keep_ratio=True,
+         resize_type='mmdet.Resize'),
     dict(type='mmdet.RandomCrop', crop_size=crop_size),
     dict(type='mmdet.RandomFlip', prob=0.5),
 ]

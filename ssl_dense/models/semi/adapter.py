@@ -1,6 +1,7 @@
 """Interface between the task-agnostic teacher-student model and one task."""
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
@@ -99,8 +100,27 @@ def homography_of(sample, like: Tensor) -> Tensor:
         raise KeyError(f'{sample.metainfo.get("img_path", "a sample")} has no '
                        "'homography_matrix'; add it to meta_keys of the view's pack transform "
                        '(PackDetInputs, PackSegInputs, ...)')
-    return torch.as_tensor(sample.metainfo['homography_matrix'], dtype=like.dtype,
-                           device=like.device)
+    matrix = np.asarray(sample.metainfo['homography_matrix'], dtype=np.float64)
+    scale = sample.metainfo.get('scale_factor')
+    if scale is not None and _resize_not_recorded(matrix, np.asarray(scale, dtype=np.float64)):
+        raise ValueError(
+            f'{sample.metainfo.get("img_path", "a sample")}: the view was resized '
+            f'(scale_factor {tuple(np.round(scale, 4).tolist())}) but its homography_matrix '
+            'records no scale, so pseudo labels would land in the wrong place. The resize '
+            "transform does not record it: mmcv's RandomResize builds its inner Resize in the "
+            "current scope, and mmseg's Resize records no homography. Use "
+            "dict(type='mmdet.RandomResize', ..., resize_type='mmdet.Resize') or mmdet.Resize.")
+    return torch.as_tensor(matrix, dtype=like.dtype, device=like.device)
+
+
+def _resize_not_recorded(matrix: np.ndarray, scale: np.ndarray) -> bool:
+    """True when ``matrix`` is a pure shift/flip although the view was resized
+    by ``scale`` (w, h): the signature of a resize that kept no homography."""
+    if scale.size < 2 or np.allclose(scale[:2], 1.0, atol=1e-3):
+        return False
+    axis_aligned = abs(matrix[0, 1]) < 1e-6 and abs(matrix[1, 0]) < 1e-6
+    unit_diagonal = np.allclose(np.abs(np.diag(matrix)[:2]), 1.0, atol=1e-6)
+    return axis_aligned and unit_diagonal
 
 
 def zero_like_graph(model: nn.Module) -> Tensor:

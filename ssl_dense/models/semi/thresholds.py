@@ -425,23 +425,27 @@ class EntropyPercentileThreshold(_GlobalThreshold):
     end). ``t`` is the runner's iteration (mmengine's MessageHub ``iter``),
     so iterations before the first update (a burn-in) count as U2PL's
     supervised-only epoch does; outside a runner, ``t`` is the number of
-    updates so far. Scores are certainties, ``1 - entropy /
-    log(num_classes)`` (``score_type = 'certainty'``); the adapter computes
-    them.
+    updates so far. ``T`` is ``max_iters`` when given, else the runner's
+    (MessageHub ``max_iters``), so a schedule stretched with
+    ``--cfg-options train_cfg.max_iters=...`` stretches this one too. Scores
+    are certainties, ``1 - entropy / log(num_classes)`` (``score_type =
+    'certainty'``); the adapter computes them.
 
     Args:
         num_classes (int): Number of classes.
-        max_iters (int): Training iterations (the schedule's ``max_iters``).
+        max_iters (int, optional): Training iterations ``T``. Defaults to
+            None: the runner's ``max_iters`` (needed outside a runner).
         start_percent (float): Share dropped at the start, in percent.
             Defaults to 20.
     """
 
     score_type = 'certainty'
 
-    def __init__(self, num_classes: int, max_iters: int, start_percent: float = 20.0) -> None:
+    def __init__(self, num_classes: int, max_iters: Optional[int] = None,
+                 start_percent: float = 20.0) -> None:
         super().__init__(num_classes)
-        if max_iters < 1 or not 0.0 <= start_percent < 100.0:
-            raise ValueError(f'need max_iters >= 1 and 0 <= start_percent < 100, got '
+        if (max_iters is not None and max_iters < 1) or not 0.0 <= start_percent < 100.0:
+            raise ValueError(f'need max_iters >= 1 (or None) and 0 <= start_percent < 100, got '
                              f'{max_iters}, {start_percent}')
         self.max_iters, self.start_percent = max_iters, start_percent
         self.register_buffer('num_updates', torch.zeros((), dtype=torch.long))
@@ -449,10 +453,16 @@ class EntropyPercentileThreshold(_GlobalThreshold):
 
     def drop_percent(self) -> float:
         """Share (percent) of predictions dropped at the current iteration."""
-        step = MessageHub.get_current_instance().get_info('iter', None)
+        hub = MessageHub.get_current_instance()
+        step = hub.get_info('iter', None)
         if step is None:
             step = self.num_updates.item()
-        progress = min(step / self.max_iters, 1.0)
+        total = self.max_iters or hub.get_info('max_iters', None)
+        if not total:
+            raise RuntimeError('EntropyPercentileThreshold(max_iters=None) takes T from the '
+                               "runner's max_iters, and there is none (outside a runner?): "
+                               'pass max_iters')
+        progress = min(step / total, 1.0)
         return self.start_percent * (1.0 - progress)
 
     @torch.no_grad()
