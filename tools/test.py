@@ -35,7 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='test folds 0..N-1 (checkpoint pattern with {fold}) and report '
                         'each fold and the mean +- std')
     parser.add_argument('--work-dir', help='directory for the evaluation logs and metrics')
-    parser.add_argument('--out', help='dump raw predictions to this pickle file')
+    parser.add_argument('--out', help='dump raw predictions to this pickle file (with --folds: '
+                        'one file per fold, at OUT with {fold} filled or _fold<K> added)')
     parser.add_argument('--show-dir', help='save images with drawn predictions to this '
                         'directory, inside the work dir')
     parser.add_argument('--trust-checkpoint', action='store_true',
@@ -67,6 +68,8 @@ def main(argv=None) -> dict:
         fold_args.checkpoint = args.checkpoint.format(fold=fold)
         if args.work_dir:
             fold_args.work_dir = osp.join(args.work_dir, f'fold{fold}')
+        if args.out:
+            fold_args.out = fold_path(args.out, fold)
         per_fold.append(test_one(fold_args))
     summary = fold_summary(per_fold)
     print(f'Cross-validation over {args.folds} folds of {args.checkpoint}:')
@@ -77,6 +80,15 @@ def main(argv=None) -> dict:
     print(f'  mean +- std: {values}')
     return dict(folds=per_fold, mean={k: m for k, (m, _) in summary.items()},
                 std={k: sd for k, (_, sd) in summary.items()})
+
+
+def fold_path(path: str, fold: int) -> str:
+    """``path`` for one fold: its ``{fold}`` filled, or ``_fold<K>`` added
+    before the extension."""
+    if '{fold}' in path:
+        return path.format(fold=fold)
+    root, ext = osp.splitext(path)
+    return f'{root}_fold{fold}{ext}'
 
 
 def fold_summary(per_fold: list) -> dict:
@@ -98,6 +110,10 @@ def test_one(args: argparse.Namespace) -> dict:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
     cfg.load_from = args.checkpoint
+    if cfg.get('model', {}).get('teacher_init'):
+        # An MHIM teacher started from a baseline checkpoint: the checkpoint
+        # under test holds the trained teacher, so the baseline is not needed.
+        cfg.model.teacher_init = None
     if args.trust_checkpoint:
         trust_checkpoint_file(args.checkpoint)
 

@@ -76,6 +76,18 @@ def _check_features(features: np.ndarray, bag_id: str, source: str,
                          f'its {features.shape[0]} instances')
 
 
+def _class_index(value) -> int:
+    """A bag label as a class index: a whole number >= 0 ('1', '1.0'; not
+    '1.5' or '-1')."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float('nan')
+    if not number.is_integer() or number < 0:
+        raise ValueError(f'label {value!r} is not a class index (a whole number >= 0)')
+    return int(number)
+
+
 def read_mil_csv(path: str) -> Dict[str, dict]:
     """Bags of a ``bag_label,bag_id,features...`` CSV (or ``.csv.gz``), in file order:
     ``bag_id -> dict(label=int, features=float32 array (n, d))``."""
@@ -98,7 +110,7 @@ def read_mil_csv(path: str) -> Dict[str, dict]:
             width = len(row)
             bag_id = row[1]
             try:
-                label = int(float(row[0]))
+                label = _class_index(row[0])
                 feats = [float(v) for v in row[2:]]
             except ValueError as err:
                 raise ValueError(f'{path}, line {line} (bag {bag_id}): {err}') from err
@@ -144,6 +156,8 @@ class _BagDataset(Dataset):
         if unknown:
             raise KeyError(f'{self.split_file} lists bags that {source} does not have: '
                            f'{unknown[:5]}')
+        if self.split is None:
+            return [b for b in bag_ids if b in self.assignment]
         return [b for b in bag_ids if self.assignment.get(b) == self.split]
 
     def _training_ids(self, bag_ids: Sequence[str]) -> List[str]:
@@ -189,7 +203,8 @@ class MILCsvDataset(_BagDataset):
             with ``fold``. Defaults to None.
         fold (int, optional): Fold number for ``split_file``. Defaults to
             None.
-        split (str, optional): ``'train'``, ``'val'`` or ``'test'``.
+        split (str, optional): ``'train'``, ``'val'`` or ``'test'``; None:
+            every bag the split file lists (every bag without one).
         in_channels (int, optional): Expected features per instance.
         standardize (bool): Standardise every feature with the mean and std
             over the instances of the split's training bags (features
@@ -292,11 +307,10 @@ class CLAMFeatureDataset(_BagDataset):
                     label = int(label_map[raw])
                 else:
                     try:
-                        label = int(raw)
+                        label = _class_index(raw)
                     except ValueError as err:
-                        raise ValueError(f'{csv_file}, line {line}: label {raw!r} of slide '
-                                         f'{row["slide_id"]} is not an integer; give a '
-                                         'label_map') from err
+                        raise ValueError(f'{csv_file}, line {line}: slide {row["slide_id"]}: '
+                                         f'{err}; give a label_map') from err
                 if slides.setdefault(row['slide_id'], label) != label:
                     raise ValueError(f'{csv_file}, line {line}: slide {row["slide_id"]} is '
                                      f'listed with labels {slides[row["slide_id"]]} and {label}')

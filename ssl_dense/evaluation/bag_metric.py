@@ -44,7 +44,8 @@ def bag_metrics(probs: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
         dict: ``accuracy``, ``auc`` (two classes: of class 1; more: the mean
         one-vs-rest AUC over classes present), ``balanced_accuracy`` (mean
         per-class recall over classes present) and ``f1`` (two classes: of
-        class 1; more: macro), all in [0, 1], and ``nll``: the mean negative
+        class 1; more: macro over the classes that occur as a label or a
+        prediction), all in [0, 1], and ``nll``: the mean negative
         log-likelihood of the true classes (probabilities clipped at 1e-7),
         the validation loss that model selection can minimise.
     """
@@ -67,7 +68,9 @@ def bag_metrics(probs: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
     else:
         aucs = [binary_auc(probs[:, c], labels == c) for c in present]
         auc = float(np.nanmean(aucs)) if aucs else float('nan')
-        f1 = float(np.mean([f1_of(c) for c in range(num_classes)]))
+        # Macro F1 over the classes that occur (as a label or a prediction):
+        # a class absent from both would count as an F1 of 0.
+        f1 = float(np.mean([f1_of(c) for c in sorted(set(labels) | set(pred))]))
     true_prob = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)
     return dict(accuracy=float((pred == labels).mean()), auc=auc,
                 balanced_accuracy=float(np.mean(recalls)), f1=f1,

@@ -76,6 +76,13 @@ def test_mixed_labels_and_feature_size_name_the_bag(tmp_path):
     path.write_text('1,b1,0.5,0.5\n1,b2,0.1\n')
     with pytest.raises(ValueError, match=r'line 2 \(bag b2\): 1 features, earlier rows have 2'):
         MILCsvDataset(str(path))
+    for bad in ('1.5', '-1'):
+        path.write_text(f'1,b1,0.5,0.5\n{bad},b2,0.1,0.2\n')
+        with pytest.raises(ValueError, match=rf"line 2 \(bag b2\): label '{bad}' is not a "
+                           'class index'):
+            MILCsvDataset(str(path))
+    path.write_text('1.0,b1,0.5,0.5\n0,b2,0.1,0.2\n')
+    assert MILCsvDataset(str(path), standardize=False).labels() == [1, 0]
 
 
 def test_split_file_errors(tmp_path):
@@ -87,6 +94,11 @@ def test_split_file_errors(tmp_path):
     _write_split(tmp_path / 'split.csv', {'a': 'training'})
     with pytest.raises(ValueError, match="split 'training' of bag a"):
         read_split_file(str(tmp_path / 'split.csv'))
+    # Without a split: every bag the file lists, train and test alike.
+    _write_split(tmp_path / 'split.csv', {'a': 'train', 'b': 'test'})
+    listed = MILCsvDataset(str(tmp_path / 'bags.csv'), split_file=str(tmp_path / 'split.csv'),
+                           standardize=False)
+    assert listed.bag_ids == ['a', 'b']
     with pytest.raises(ValueError, match='placeholder; set fold'):
         MILCsvDataset(str(tmp_path / 'bags.csv'), split_file=str(tmp_path / 'f{fold}.csv'),
                       split='train')
@@ -122,7 +134,7 @@ def test_clam_features(tmp_path, fmt):
     sample = ds[1]
     assert torch.equal(sample['inputs'], torch.from_numpy(feats['s2']))
     assert sample['data_samples'].coords.shape == (3, 2)
-    with pytest.raises(ValueError, match=r"label 'tumor' of slide s1 is not an integer"):
+    with pytest.raises(ValueError, match=r"slide s1: label 'tumor' is not a class index"):
         CLAMFeatureDataset(str(tmp_path / 'slides.csv'), str(tmp_path))
 
 

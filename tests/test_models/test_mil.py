@@ -197,6 +197,10 @@ def test_binary_auc_and_metrics_golden_values():
     assert m['auc'] == pytest.approx(binary_auc(probs[:, 1], labels == 1))
     true_prob = np.array([0.9, 0.8, 0.4, 0.7, 0.4])
     assert m['nll'] == pytest.approx(-np.log(true_prob).mean())
+    # Three classes, a fold that holds two, predicted perfectly: F1 is 1, not
+    # dragged down by the class that occurs nowhere.
+    perfect = bag_metrics(np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1]]), np.array([0, 1]))
+    assert perfect['f1'] == perfect['accuracy'] == perfect['balanced_accuracy'] == 1.0
     # A confidently wrong bag costs a large but finite NLL.
     assert bag_metrics(np.array([[1.0, 0.0]]), np.array([1]))['nll'] == pytest.approx(
         -np.log(1e-7))
@@ -212,8 +216,16 @@ def test_test_tool_reports_folds_and_mean_std(tmp_path, capsys):
     tool = load_script('tools/test.py')
     pattern = str(tmp_path / 'fold{fold}' / 'epoch_1.pth')
     out = tool.main(['configs/mil/abmil_musk1-10fold.py', pattern, '--folds', '2',
-                     '--work-dir', str(tmp_path / 'test')])
+                     '--work-dir', str(tmp_path / 'test'), '--out', str(tmp_path / 'preds.pkl')])
     assert len(out['folds']) == 2
+    # One prediction file per fold, each with that fold's test bags.
+    import pickle
+    for fold in (0, 1):
+        with open(tmp_path / f'preds_fold{fold}.pkl', 'rb') as f:
+            dumped = pickle.load(f)
+        with open(f'data/mil/splits/musk1/seed1/fold{fold}.csv') as f:
+            test_bags = sum(line.rstrip().endswith(',test') for line in f)
+        assert len(dumped) == test_bags
     accs = [f['bag/accuracy'] for f in out['folds']]
     assert out['mean']['bag/accuracy'] == pytest.approx(np.mean(accs))
     assert out['std']['bag/accuracy'] == pytest.approx(np.std(accs, ddof=1))
@@ -247,11 +259,11 @@ def test_mhim_teacher_starts_from_the_baseline_of_the_same_fold_from_the_cli(tmp
     train.main(['configs/mil/dsmil_musk1-10fold.py', '--fold', '1',
                 '--work-dir', str(tmp_path / 'dsmil' / 'fold1')] + short)
     baseline = tmp_path / 'dsmil' / 'fold1' / 'epoch_1.pth'
-    args = train.parse_args([
-        'configs/mil/dsmil-mhim-init_musk1-10fold.py', '--fold', '1',
-        '--work-dir', str(tmp_path / 'mhim'), '--cfg-options',
-        f'model.teacher_init={tmp_path}/dsmil/fold{{fold}}/epoch_1.pth',
-        'train_cfg.max_epochs=1'])
+    argv = ['configs/mil/dsmil-mhim-init_musk1-10fold.py', '--fold', '1',
+            '--work-dir', str(tmp_path / 'mhim'), '--cfg-options',
+            f'model.teacher_init={tmp_path}/dsmil/fold{{fold}}/epoch_1.pth',
+            'train_cfg.max_epochs=1']
+    args = train.parse_args(argv)
     cfg = train.build_config(args)
     assert cfg.model.teacher_init == str(baseline)
     assert cfg.train_dataloader.dataset.fold == 1
@@ -261,3 +273,12 @@ def test_mhim_teacher_starts_from_the_baseline_of_the_same_fold_from_the_cli(tmp
     weights = _load_checkpoint(str(baseline), map_location='cpu')['state_dict']
     for name, value in model.teacher.state_dict().items():
         assert torch.equal(value, weights[f'aggregator.{name}']), name
+    # Trained, the MHIM checkpoint holds its teacher: tools/test.py needs no
+    # baseline checkpoint any more.
+    train.main(argv)
+    baseline.unlink()
+    test = load_script('tools/test.py')
+    metrics = test.main(['configs/mil/dsmil-mhim-init_musk1-10fold.py',
+                         str(tmp_path / 'mhim' / 'epoch_1.pth'), '--fold', '1',
+                         '--work-dir', str(tmp_path / 'mhim_test')])
+    assert 0.0 <= metrics['bag/accuracy'] <= 1.0

@@ -41,7 +41,7 @@ def test_seg_iter_speed_runs_semi_and_supervised(capsys, tmp_path):
 
 def test_mil_scale_transmil_builds_no_n_by_n_attention():
     """TransMIL on a bag of 8,000 instances: a full attention matrix would
-    take 8 heads x 8000^2 float32 = 2 GB for one step; Nystrom attention
+    take 4 heads x 8000^2 float32 = 1 GB for one step; Nystrom attention
     stays far below (the benchmark measures the step's peak resident memory
     in a fresh process)."""
     import os

@@ -97,9 +97,10 @@ class ABMIL(nn.Module):
 class DSMIL(nn.Module):
     """Dual-stream MIL (Li et al., CVPR 2021).
 
-    Stream one classifies every instance and picks the critical instance
-    (highest score of the positive class, or of each class for more than two
-    classes). Stream two attends from every instance to the critical one:
+    Stream one classifies every instance and picks one critical instance:
+    the highest score of the positive class (two classes), or of the class
+    with the highest instance score (more than two). Stream two attends
+    from every instance to the critical one:
     ``A_i = softmax_i(<q_i, q_crit> / sqrt(d))``; the attention-weighted sum
     of instance values is the bag embedding, classified by a linear layer.
     The bag logits are the mean of the two streams (the max instance logits
