@@ -75,9 +75,13 @@ class SegPredictor:
         self.model = build_task_model(self.cfg)
         ckpt = load_checkpoint(self.model, checkpoint, map_location='cpu')
         meta = (ckpt.get('meta') or {}).get('dataset_meta') or {}
-        self.classes: Sequence[str] = meta.get('classes') or self._config_classes()
-        self.palette: List[Tuple[int, int, int]] = [tuple(map(int, c)) for c in (
-            meta.get('palette') or self._default_palette(len(self.classes)))]
+        if not meta.get('classes'):  # a checkpoint without dataset meta: the config's
+            meta = self._config_meta()
+        self.classes: Sequence[str] = meta['classes']
+        palette = meta.get('palette')
+        if not palette or len(palette) < len(self.classes):
+            palette = self._default_palette(len(self.classes))
+        self.palette: List[Tuple[int, int, int]] = [tuple(map(int, c)) for c in palette]
         self.model.to(device).eval()
         steps = [dict(type='LoadImageFromNDArray')]
         for step in self.cfg.get('test_pipeline', []):
@@ -87,17 +91,19 @@ class SegPredictor:
         with DefaultScope.overwrite_default_scope('mmseg'):
             self.pipeline = Compose(steps)
 
-    def _config_classes(self) -> Sequence[str]:
+    def _config_meta(self) -> dict:
+        """Classes (and palette) of the config's test dataset: its
+        ``metainfo``, else its class's ``METAINFO``, else class numbers."""
         dataset = self.cfg.get('test_dataloader', {}).get('dataset', {})
-        classes = (dataset.get('metainfo') or {}).get('classes')
-        if classes:
-            return classes
+        metainfo = dataset.get('metainfo') or {}
+        if metainfo.get('classes'):
+            return dict(metainfo)
         from ssl_dense.registry import DATASETS
         cls = DATASETS.get(str(dataset.get('type', '')).replace('ssl_dense.', ''))
         if cls is not None and hasattr(cls, 'METAINFO'):
-            return cls.METAINFO['classes']
+            return dict(cls.METAINFO)
         num = _task_model(self.cfg)['decode_head']['num_classes']
-        return [str(i) for i in range(num)]
+        return dict(classes=[str(i) for i in range(num)])
 
     @staticmethod
     def _default_palette(n: int) -> List[Tuple[int, int, int]]:

@@ -22,7 +22,7 @@ NaN or infinite features, mixed labels, a feature size other than
 import csv
 import gzip
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -86,6 +86,30 @@ def _class_index(value) -> int:
     if not number.is_integer() or number < 0:
         raise ValueError(f'label {value!r} is not a class index (a whole number >= 0)')
     return int(number)
+
+
+def _streaming_moments(arrays: Iterable[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and (population) std of the rows of all ``arrays``
+    together, merged one array at a time (Chan et al.'s pairwise update)."""
+    count, mean, m2 = 0, None, None
+    for array in arrays:
+        array = np.asarray(array, dtype=np.float64)
+        n = len(array)
+        if not n:
+            continue
+        batch_mean = array.mean(0)
+        batch_m2 = ((array - batch_mean)**2).sum(0)
+        if mean is None:
+            count, mean, m2 = n, batch_mean, batch_m2
+            continue
+        delta = batch_mean - mean
+        total = count + n
+        mean = mean + delta * (n / total)
+        m2 = m2 + batch_m2 + delta**2 * (count * n / total)
+        count = total
+    if mean is None:
+        raise ValueError('no training instances to standardise with')
+    return mean.astype(np.float32), np.sqrt(m2 / count).astype(np.float32)
 
 
 def read_mil_csv(path: str) -> Dict[str, dict]:
@@ -165,12 +189,18 @@ class _BagDataset(Dataset):
             return list(bag_ids)
         return [b for b in bag_ids if self.assignment.get(b) == 'train']
 
-    def _fit_standardization(self, features: List[np.ndarray]) -> None:
+    def _fit_standardization(self, features: Union[List[np.ndarray], Iterable[np.ndarray]]
+                             ) -> None:
         """Per-feature mean and std over the instances of the training bags of
-        the split (no statistics from val or test bags)."""
-        stacked = np.concatenate(features)
-        self.mean = stacked.mean(0)
-        std = stacked.std(0)
+        the split (no statistics from val or test bags). A list (bags in
+        memory) is stacked; any other iterable (bags read one at a time) is
+        merged bag by bag in float64, so memory stays at one bag."""
+        if isinstance(features, list):
+            stacked = np.concatenate(features)
+            mean, std = stacked.mean(0), stacked.std(0)
+        else:
+            mean, std = _streaming_moments(features)
+        self.mean = mean
         # A feature that is constant over the training instances is only
         # centred. ELEPHANT also has features that are nearly constant there
         # (std 4e-4) and not in a few test instances: set `clip` for such
@@ -263,7 +293,8 @@ class CLAMFeatureDataset(_BagDataset):
         split_file, fold, split, in_channels, clip, data_root: As for
             :class:`MILCsvDataset`.
         standardize (bool): As for :class:`MILCsvDataset` (reads every
-            training slide once when the dataset is built). Defaults to False.
+            training slide once, one at a time, when the dataset is built).
+            Defaults to False.
         with_coords (bool): Put the patch coordinates, when the file has them,
             in ``data_samples.coords``. Defaults to False.
     """
@@ -283,7 +314,7 @@ class CLAMFeatureDataset(_BagDataset):
         self.files = {s: self._feature_file(s, csv_file) for s in slides}
         if standardize:
             self._fit_standardization(
-                [self._read(s)[0] for s in self._training_ids(list(slides))])
+                self._read(s)[0] for s in self._training_ids(list(slides)))
         self.bag_ids = self._select(list(slides), csv_file)
         self.slide_labels = {s: slides[s] for s in self.bag_ids}
 

@@ -136,6 +136,15 @@ def test_clam_features(tmp_path, fmt):
     assert sample['data_samples'].coords.shape == (3, 2)
     with pytest.raises(ValueError, match=r"slide s1: label 'tumor' is not a class index"):
         CLAMFeatureDataset(str(tmp_path / 'slides.csv'), str(tmp_path))
+    # Standardised with statistics merged slide by slide: the same as over
+    # all training instances stacked.
+    std = CLAMFeatureDataset(str(tmp_path / 'slides.csv'), str(tmp_path), standardize=True,
+                             label_map=dict(normal=0, tumor=1))
+    stacked = np.concatenate(list(feats.values()))
+    np.testing.assert_allclose(std.mean, stacked.mean(0), atol=1e-6)
+    np.testing.assert_allclose(std.std, stacked.std(0), rtol=1e-5)
+    expected = (feats['s2'] - stacked.mean(0)) / stacked.std(0)
+    np.testing.assert_allclose(std[1]['inputs'].numpy(), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_clam_missing_file_and_bad_bags_name_the_slide(tmp_path):

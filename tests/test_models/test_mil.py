@@ -178,6 +178,13 @@ def test_mhim_teacher_init_from_a_baseline_checkpoint(tmp_path):
         assert torch.equal(v, base[k])
     assert not torch.equal(mhim.student.state_dict()['classifier.weight'],
                            base['classifier.weight'])
+    # A hook that would reset the loaded teacher to the student refuses.
+    cfg = _mil_cfg(tmp_path / 'mhim', 'configs/mil/dsmil-mhim-init_musk1-10fold.py')
+    cfg.model.aggregator = dict(type='ABMIL', in_channels=166)
+    cfg.model.teacher_init = ckpt
+    cfg.custom_hooks = [dict(type='TeacherEMAHook', momentum=0.9999)]
+    with pytest.raises(ValueError, match='teacher starts from .*set copy_at_start=False'):
+        Runner.from_cfg(cfg).train()
     with pytest.raises(KeyError, match='no aggregator'):
         torch.save(dict(state_dict={'x': torch.zeros(1)}), tmp_path / 'bad.pth')
         MHIMBagClassifier(dict(type='ABMIL', in_channels=166),

@@ -112,3 +112,19 @@ def test_plain_mmseg_config_with_default_scope_is_segmentation(tmp_path):
     pixels = load_script('demo/image_demo.py').main(
         [FRAMES[0], config, checkpoint, '--out-dir', str(tmp_path / 'out')])
     assert sum(pixels.values()) == labels.size
+
+
+def test_checkpoint_without_dataset_meta_keeps_the_datasets_colours(seg_model, tmp_path):
+    """A checkpoint saved without ``dataset_meta`` (e.g. converted weights)
+    still draws CamVid in CamVid's colours, from the config's dataset."""
+    import torch
+
+    from ssl_dense.apis.segmentation import SegPredictor
+    from ssl_dense.datasets.segmentation import CamVidDataset
+    config, checkpoint = seg_model
+    bare = tmp_path / 'bare.pth'
+    torch.save(dict(state_dict=torch.load(checkpoint, map_location='cpu',
+                                          weights_only=False)['state_dict']), bare)
+    predictor = SegPredictor(config, str(bare))
+    assert list(predictor.classes) == list(CamVidDataset.METAINFO['classes'])
+    assert predictor.palette == [tuple(c) for c in CamVidDataset.METAINFO['palette']]

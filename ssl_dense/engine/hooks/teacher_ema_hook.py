@@ -90,7 +90,8 @@ class TeacherEMAHook(Hook):
             ``'ema'``. Defaults to ``'copy'``.
         copy_at_start (bool): Set the teacher to the student when training
             starts from iteration 0. False keeps the teacher the model built
-            (e.g. MHIM's teacher loaded from a baseline checkpoint).
+            (e.g. MHIM's teacher loaded from a baseline checkpoint; a model
+            whose ``teacher_init_from`` names such a checkpoint refuses True).
             Defaults to True.
         flat_params (bool): Keep the teacher's and the student's parameters
             in one contiguous buffer each (the parameters become views; see
@@ -133,6 +134,11 @@ class TeacherEMAHook(Hook):
         self._ema = TeacherEMA(model.teacher, model.student, buffers=self.buffers,
                                flat=self.flat_params)
         if runner.iter == 0 and self.copy_at_start:
+            own_start = getattr(model, 'teacher_init_from', None)
+            if own_start:
+                raise ValueError(f'the teacher starts from {own_start}, and TeacherEMAHook('
+                                 'copy_at_start=True) would overwrite it with the student at '
+                                 'iteration 0: set copy_at_start=False')
             self._ema.copy_student()
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:

@@ -175,6 +175,9 @@ class MHIMBagClassifier(BagClassifier):
         self.predict_on = predict_on
         self.teacher = copy.deepcopy(self.aggregator)
         self.teacher.requires_grad_(False)
+        # Read by TeacherEMAHook: a teacher that must not be reset to the
+        # student when training starts.
+        self.teacher_init_from = teacher_init if teacher_init and not init_student else None
         if teacher_init:
             state = _aggregator_state(teacher_init)
             self.teacher.load_state_dict(state)
