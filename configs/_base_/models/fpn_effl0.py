@@ -34,8 +34,9 @@ model = dict(
         ignore_index=ignore_index,
         norm_cfg=dict(type='BN', requires_grad=True),
         align_corners=False,
-        # Mean over all pixels, ignored ones included (as UniMatch divides by
-        # the valid pixels, not only the confident ones).
+        # Mean over all pixels, ignored ones included, so unconfident pseudo
+        # labels still count in the denominator as in UniMatch (which leaves
+        # out void and padding pixels too; here they count).
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
                          avg_non_ignore=False)),
     train_cfg=dict(),
