@@ -220,6 +220,26 @@ def test_segmentation_results_pipeline_on_the_camvid_fixture(tmp_path):
     assert common.finished_checkpoint(work, 2000) is None
 
 
+@pytest.mark.parametrize('config', [
+    'configs/fpn/fpn_effl0_1xb8-2k_camvid-1-8.py',
+    'configs/mean_teacher_seg/mean-teacher-cutmix-fp_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'])
+def test_segmentation_input_size_scales_every_crop_and_image(config):
+    """``--input-size 256``: 256 x 256 crops of full-size (480 x 360) images in
+    every view, and validation and test at full size too."""
+    from mmengine.config import Config, DictAction
+
+    from tests.conftest import REPO_ROOT
+    cfg = Config.fromfile(f'{REPO_ROOT}/{config}')
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    options = _tool('segmentation_results').size_options(config, 256)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
+    sizes = [v for _, _, v in _tool('results_common').sized_entries(
+        cfg, ('crop_size', 'scale'), ('train_dataloader', 'val_dataloader', 'test_dataloader'))]
+    assert sizes and set(sizes) <= {(480, 360), (256, 256)}
+    assert cfg.test_dataloader.dataset.pipeline[1].scale == (480, 360)
+
+
 def _stretched(config, iters):
     from mmengine.config import Config, DictAction
 

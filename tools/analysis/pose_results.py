@@ -50,7 +50,7 @@ from mmengine.config import Config  # noqa: E402
 from results_common import (MACHINE, ROOT, abs_work_dir, add_reuse_arguments,  # noqa: E402
                             checkpoint_options, length_options,
                             parse_member_metrics, parse_pseudo_quality, run_all, run_script,
-                            split_config, test, train, train_log, upsert)
+                            sized_entries, split_config, test, train, train_log, upsert)
 
 SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'
 #: method -> (config of the 10pct split, kind); kind decides how the split is
@@ -128,19 +128,8 @@ def size_entries(config: str) -> Iterator[Tuple[str, str, tuple]]:
     """``(path, key, value)`` of every ``input_size`` and ``heatmap_size`` in
     the model and the dataloaders of ``config`` (crop transforms, codecs);
     ``path`` is the ``--cfg-options`` key."""
-    def walk(node, path):
-        items = (node.items() if isinstance(node, dict) else
-                 enumerate(node) if isinstance(node, (list, tuple)) else ())
-        for key, value in items:
-            where = f'{path}.{key}'
-            if key in ('input_size', 'heatmap_size') and isinstance(value, (list, tuple)):
-                yield where, key, tuple(value)
-            else:
-                yield from walk(value, where)
-
-    cfg = load_config(config)
-    for key in ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader'):
-        yield from walk(cfg.get(key), key)
+    yield from sized_entries(load_config(config), ('input_size', 'heatmap_size'),
+                             ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader'))
 
 
 def config_input_size(config: str) -> int:

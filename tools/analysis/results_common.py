@@ -7,7 +7,7 @@ import os.path as osp
 import re
 import subprocess
 import sys
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METRIC_LINE = re.compile(r'Test metrics of .*?: (.*)$', re.MULTILINE)
@@ -110,6 +110,25 @@ def length_options(config: str, iters: Optional[int], max_iters: Optional[int]) 
         return [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
                 f'default_hooks.checkpoint.interval={max_iters}']
     return []
+
+
+def sized_entries(cfg, keys: Sequence[str], sections: Sequence[str]
+                  ) -> Iterator[Tuple[str, str, tuple]]:
+    """``(--cfg-options key, key, value)`` of every list or tuple value named
+    one of ``keys`` (e.g. ``crop_size``, ``input_size``) anywhere under the
+    ``sections`` of ``cfg`` (e.g. ``model``, ``train_dataloader``)."""
+    def walk(node, path):
+        items = (node.items() if isinstance(node, dict) else
+                 enumerate(node) if isinstance(node, (list, tuple)) else ())
+        for key, value in items:
+            where = f'{path}.{key}'
+            if key in keys and isinstance(value, (list, tuple)):
+                yield where, key, tuple(value)
+            else:
+                yield from walk(value, where)
+
+    for section in sections:
+        yield from walk(cfg.get(section), section)
 
 
 def add_reuse_arguments(parser) -> None:

@@ -32,6 +32,12 @@ directories get an ``_it<N>`` suffix and rows ``"iters": N``, so rows of
 different lengths sit side by side. ``--max-iters`` only cuts the
 configured schedule short.
 
+``--input-size N`` trains on N x N crops of images scaled by N / 128 (the
+configs: 128 x 128 crops of 240 x 180 images; ``--input-size 256``: 256 x 256
+crops of the full-size 480 x 360 images, the GPU recipe) and tests at that
+scale; work directories get an ``_in<N>`` suffix and rows
+``"input_size": N``.
+
 ``python tools/analysis/results_table.py docs/results/segmentation.json``
 prints the README table.
 """
@@ -43,8 +49,8 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
 from results_common import (MACHINE, ROOT, add_reuse_arguments,  # noqa: E402
-                            checkpoint_options, length_options, run_all, split_config, test,
-                            train)
+                            checkpoint_options, length_options, run_all, sized_entries,
+                            split_config, test, train)
 
 SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
 #: method -> (config of the 1/8 split, kind); kind decides how the split is applied.
@@ -79,35 +85,71 @@ def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) ->
     return options
 
 
+def size_options(config: str, size: int) -> List[str]:
+    """``--cfg-options`` that run ``config`` on ``size`` x ``size`` crops:
+    every ``crop_size`` of the dataloaders becomes ``(size, size)`` and every
+    image ``scale`` grows by the same factor (e.g. 128 -> 256: 240 x 180
+    images become 480 x 360), in training, validation and test.
+
+    Args:
+        config (str): CamVid config (square crops).
+        size (int): New crop side in pixels.
+
+    Returns:
+        list[str]: ``key=value`` options for ``tools/train.py --cfg-options``.
+    """
+    entries = list(sized_entries(Config.fromfile(osp.join(ROOT, config)), ('crop_size', 'scale'),
+                                 ('train_dataloader', 'val_dataloader', 'test_dataloader')))
+    crops = {value for _, key, value in entries if key == 'crop_size'}
+    if len(crops) != 1 or len(set(next(iter(crops)))) != 1:
+        raise ValueError(f'{config}: expected one square crop_size, found {sorted(crops)}')
+    factor = size / next(iter(crops))[0]
+    options = []
+    for where, _, value in entries:
+        new = [side * factor for side in value]
+        if any(side != int(side) for side in new):
+            raise ValueError(f'{config}: {where}={value} does not scale to whole pixels at '
+                             f'input size {size}')
+        options.append(f'{where}=({int(new[0])},{int(new[1])})')
+    return options
+
+
 def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
         data_root: Optional[str] = None, reuse: bool = False,
-        iters: Optional[int] = None, checkpoint_interval: Optional[int] = None) -> dict:
+        iters: Optional[int] = None, checkpoint_interval: Optional[int] = None,
+        input_size: Optional[int] = None) -> dict:
     """Train and test one (method, split, seed); return its results row.
     With ``reuse``, a finished training in the work directory is tested
     again instead of trained again; ``iters`` stretches the whole schedule
     (see :func:`results_common.stretch_options`), ``max_iters`` only stops it
-    early."""
+    early; ``input_size`` trains and tests at another scale
+    (:func:`size_options`)."""
     config, kind = METHODS[method]
     if kind != 'full':
         config = split_config(config, '1-8', SPLITS[split])
+    resize = size_options(config, input_size) if input_size else []
     options = split_options(kind, split, seed, data_root) + [f'randomness.seed={seed}']
-    options += length_options(config, iters, max_iters)
+    options += length_options(config, iters, max_iters) + resize
     options += checkpoint_options(checkpoint_interval)
     max_iters = iters or max_iters
     name = f'{method}_{SPLITS[split] if kind != "full" else "full"}_seed{seed}'
     if iters:
         name += f'_it{iters}'
+    if input_size:
+        name += f'_in{input_size}'
     work_dir = osp.join(work_root, name)
     reuse_iters = (max_iters or Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
                    if reuse else None)
     checkpoint = train(config, work_dir, options, f'{method} {split} seed {seed}', reuse_iters)
     test_options = ([f'test_dataloader.dataset.data_root={data_root}'] if data_root else [])
+    test_options += [o for o in resize if o.startswith('test_dataloader.')]
     metrics = test(config, checkpoint, work_dir, f'{method} {split} seed {seed}',
                    test_options)
     iters = max_iters or int(checkpoint.rsplit('iter_', 1)[1].split('.')[0])
     per_sequence = {k: round(v, 1) for k, v in metrics.items() if k.startswith('mIoU_')}
     return dict(method=method, split='100pct' if kind == 'full' else split, seed=seed,
-                mIoU=round(metrics['mIoU'], 1), **per_sequence, iters=iters, config=config,
+                mIoU=round(metrics['mIoU'], 1), **per_sequence, iters=iters,
+                **(dict(input_size=input_size) if input_size else {}), config=config,
                 machine=MACHINE)
 
 
@@ -124,13 +166,19 @@ def main(argv=None) -> List[dict]:
     parser.add_argument('--iters', type=int, default=None,
                         help='stretch the whole schedule (poly decay included) to this '
                         'many iterations (a result; work dirs get an _it<N> suffix)')
+    parser.add_argument('--input-size', type=int, default=None,
+                        help='train and test on N x N crops of images scaled by N / 128 '
+                        '(256: full-size CamVid, the GPU recipe; work dirs get an _in<N> '
+                        'suffix)')
     add_reuse_arguments(parser)
     args = parser.parse_args(argv)
+    if args.input_size == 128:
+        args.input_size = None  # the configs' own size: the rows without input_size
     full = [m for m, (_, kind) in METHODS.items() if kind == 'full']
     return run_all(args.methods, args.splits, args.seeds,
                    lambda m, split, seed: run(m, split, seed, args.work_root, args.max_iters,
                                               args.data_root, args.reuse, args.iters,
-                                              args.checkpoint_interval),
+                                              args.checkpoint_interval, args.input_size),
                    args.out, full, summary=lambda r: f'mIoU {r["mIoU"]}')
 
 
