@@ -73,9 +73,13 @@ def frame_drawer(args: argparse.Namespace):
                                scope='mmdet', show_progress=False)
 
     def draw(frame):
-        result = inferencer(frame, return_vis=True, no_save_vis=True,
-                            pred_score_thr=args.score_thr)
-        return cv2.cvtColor(result['visualization'][0], cv2.COLOR_RGB2BGR)
+        # The model reads the BGR frame as mmdet expects; the visualizer
+        # draws on RGB, and DetInferencer would hand it the BGR array as is
+        # (red and blue swapped), so draw here on the RGB view of the frame.
+        result = inferencer(frame, return_datasamples=True, no_save_vis=True)
+        inferencer.visualizer.add_datasample('frame', frame[..., ::-1], result['predictions'][0],
+                                             draw_gt=False, pred_score_thr=args.score_thr)
+        return cv2.cvtColor(inferencer.visualizer.get_image(), cv2.COLOR_RGB2BGR)
     return draw
 
 

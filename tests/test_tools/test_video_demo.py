@@ -66,3 +66,18 @@ def test_semi_checkpoint_config_builds_in_mmdet_scope(semi_model):
     inferencer = DetInferencer(model=config, weights=checkpoint, scope='mmdet')
     assert type(inferencer.model).__name__ == 'TeacherStudent'
     assert Config.fromfile(config).model.type == 'ssl_dense.TeacherStudent'
+
+
+def test_detection_frames_keep_their_colours(semi_model):
+    """A red frame comes out red: the drawn frame is BGR like the input (the
+    boxes are drawn over it, so compare the mean colour, not every pixel)."""
+    import numpy as np
+    config, checkpoint = semi_model
+    demo = _demo()
+    args = demo.parse_args(['in.mp4', config, checkpoint, '--out', 'out.mp4',
+                            '--score-thr', '0.99'])
+    frame = np.zeros((240, 320, 3), np.uint8)
+    frame[..., 2], frame[..., 0] = 220, 30  # BGR: red with a little blue
+    drawn = demo.frame_drawer(args)(frame)
+    blue, _, red = drawn.reshape(-1, 3).mean(0)
+    assert drawn.shape == frame.shape and red > 150 and blue < 80
