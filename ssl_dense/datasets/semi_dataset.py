@@ -29,13 +29,24 @@ def _ann_path(cfg: ConfigType) -> Optional[str]:
     return ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
 
 
+def _read_json(path: str) -> dict:
+    """The JSON object in ``path``; an unreadable file is named."""
+    with open(path) as f:
+        try:
+            data = json.load(f)
+        except ValueError as err:
+            raise ValueError(f'{path} is not valid JSON: {err}') from err
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a COCO-style JSON object, got {type(data).__name__}')
+    return data
+
+
 def _json_category_names(dataset) -> Optional[list]:
     """Category names in a dataset's COCO json, or None if it has no json."""
     ann_file = getattr(dataset, 'ann_file', None)
     if not (isinstance(ann_file, str) and ann_file.endswith('.json')):
         return None
-    with open(ann_file) as f:
-        return [c.get('name') for c in json.load(f).get('categories', [])]
+    return [c.get('name') for c in _read_json(ann_file).get('categories', [])]
 
 
 @DATASETS.register_module()
@@ -60,10 +71,9 @@ class SemiDataset(ConcatDataset):
         for name, cfg in (('labeled', labeled), ('unlabeled', unlabeled)):
             ann_file = _ann_path(cfg)
             if ann_file and ann_file.endswith('.json') and osp.isfile(ann_file):
-                with open(ann_file) as f:
-                    if not json.load(f).get('images'):
-                        raise ValueError(f'the {name} dataset ({ann_file}) has no samples: '
-                                         'its "images" list is empty')
+                if not _read_json(ann_file).get('images'):
+                    raise ValueError(f'the {name} dataset ({ann_file}) has no samples: '
+                                     'its "images" list is empty')
             try:
                 parts.append(DATASETS.build(cfg))
             except Exception as err:

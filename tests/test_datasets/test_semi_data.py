@@ -48,6 +48,14 @@ def test_empty_unlabeled_set_is_named(tmp_path):
         _semi(labeled, unlabeled)
 
 
+def test_unreadable_annotation_file_is_named(tmp_path):
+    labeled, unlabeled = _parts()
+    (tmp_path / 'cut.json').write_text('{"images": [')
+    unlabeled.ann_file = str(tmp_path / 'cut.json')
+    with pytest.raises(ValueError, match=r'cut.json is not valid JSON'):
+        _semi(labeled, unlabeled)
+
+
 def test_different_categories_are_named(tmp_path):
     labeled, unlabeled = _parts()
     coco = json.load(open(f'{REPO_ROOT}/data/bccd/annotations/semi/'

@@ -338,6 +338,23 @@ def test_images_without_certain_pseudo_boxes_are_left_out():
     assert losses['loss_pseudo'].item() == 0.0 and losses['loss_pseudo'].requires_grad
 
 
+def test_a_rank_without_pseudo_boxes_still_runs_the_loss_under_ddp(monkeypatch):
+    """Under DDP a rank with no certain pseudo box runs the student's loss
+    anyway (heads such as FCOS all-reduce inside it; skipping it leaves the
+    other ranks waiting) on one image without boxes, weighted 0."""
+    import ssl_dense.models.tasks.detection as detection
+    monkeypatch.setattr(detection, 'get_world_size', lambda: 2)
+    uncertain = InstanceData(bboxes=torch.tensor([[5., 5., 20., 20.]]), labels=torch.tensor([0]),
+                             scores=torch.tensor([0.5]), weights=torch.tensor([0.5]))
+    student = _RecordingStudent()
+    inputs = torch.ones(2, 3, 4, 4)
+    losses = DetectionAdapter().unsupervised_loss(
+        student, inputs, [_sample(np.eye(3)), _sample(np.eye(3))], [uncertain, uncertain])
+    assert len(student.samples) == 1 and len(student.samples[0].gt_instances) == 0
+    assert all(v.item() == 0.0 for v in losses.values())
+    assert any(v.requires_grad for v in losses.values())
+
+
 def test_pseudo_label_quality_against_hidden_ground_truth():
     sample = _sample(np.eye(3))
     sample.gt_instances = InstanceData(
@@ -425,3 +442,23 @@ def test_expected_count_norm_scales_loss_by_found_over_expected_boxes():
             student, torch.zeros(1, 3, 8, 8), [_sample(np.eye(3))], [pseudo])
     with pytest.raises(ValueError, match='count_momentum'):
         DetectionAdapter(count_momentum=1.0)
+
+
+@pytest.mark.parametrize('override, match', [
+    (dict(num_classes=2), r'predicts 2 classes but the training dataset has 3 '
+                          r"\(classes: \['RBC', 'WBC', 'Platelets'\]\)"),
+    (dict(batch_size=6), r'batch_size is 6 but its LabeledUnlabeledSampler makes batches '
+                         r'of 4'),
+])
+def test_runs_that_would_train_on_something_else_stop_before_training(
+        tmp_path, override, match):
+    cfg = _semi_cfg(tmp_path)
+    if 'num_classes' in override:
+        cfg.model.model.bbox_head.num_classes = override['num_classes']
+        cfg.model.threshold.num_classes = override['num_classes']
+    else:
+        cfg.train_dataloader.batch_size = override['batch_size']
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError, match=match):
+        runner.train()
+    assert runner.iter == 0

@@ -189,3 +189,36 @@ def test_entropy_percentile_takes_T_from_the_runner():
     MessageHub.get_instance('u2pl_no_runner')  # current hub: neither iter nor max_iters
     with pytest.raises(RuntimeError, match='pass max_iters'):
         EntropyPercentileThreshold(2).drop_percent()
+
+
+def _adaptive_update_on_rank(rank, port, out_dir):
+    import torch.distributed as dist
+
+    from ssl_dense.models.semi import AdaptiveThreshold
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+                            world_size=2)
+    try:
+        count = 3 if rank == 0 else 7  # teachers keep different numbers of predictions
+        policy = AdaptiveThreshold(num_classes=3, floor=0.0)
+        policy.update(torch.full((count, ), 0.9 if rank == 0 else 0.3),
+                      torch.zeros(count, dtype=torch.long))
+        torch.save(policy.ema, f'{out_dir}/ema{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_policies_pool_unequal_prediction_counts_across_ranks(tmp_path):
+    """Under DDP every rank's teacher keeps its own number of predictions; the
+    policies pool them all (all_gather needs equal sizes: padded, cut back)."""
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_adaptive_update_on_rank, args=(port, str(tmp_path)), nprocs=2)
+    emas = [torch.load(tmp_path / f'ema{r}.pt') for r in (0, 1)]
+    assert torch.equal(emas[0], emas[1])
+    fresh = AdaptiveThreshold(num_classes=3, floor=0.0)
+    fresh.update(torch.tensor([0.9] * 3 + [0.3] * 7), torch.zeros(10, dtype=torch.long))
+    torch.testing.assert_close(emas[0], fresh.ema)

@@ -31,6 +31,10 @@ class BaseTaskAdapter:
         """Number of classes of ``model`` (sizes the threshold policy)."""
         raise NotImplementedError
 
+    #: The dataset ``metainfo`` key whose length is the class count that
+    #: :meth:`num_classes` must match (None: nothing to check).
+    meta_classes_key: Optional[str] = 'classes'
+
     def supervised_loss(self, student: nn.Module, inputs: Tensor,
                         data_samples: List[Any]) -> Dict[str, Tensor]:
         """Loss of the student on labeled data."""

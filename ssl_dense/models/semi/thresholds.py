@@ -33,10 +33,19 @@ __all__ = ['BaseThreshold', 'FixedThreshold', 'AdaptiveThreshold', 'DualThreshol
 
 
 def _gather(*tensors: Tensor):
-    """Concatenate 1-D tensors from all ranks (identity without DDP)."""
+    """Concatenate 1-D tensors from all ranks (identity without DDP).
+
+    Ranks hold different numbers of predictions, and ``all_gather`` needs
+    one size: each tensor is padded to the largest and cut back after."""
     if get_world_size() == 1:
         return tensors
-    return tuple(torch.cat(all_gather(t)) for t in tensors)
+    gathered = []
+    for tensor in tensors:
+        sizes = [int(n) for n in all_gather(torch.tensor([tensor.numel()], device=tensor.device))]
+        padded = tensor.new_zeros(max(sizes))
+        padded[:tensor.numel()] = tensor
+        gathered.append(torch.cat([part[:n] for part, n in zip(all_gather(padded), sizes)]))
+    return tuple(gathered)
 
 
 class BaseThreshold(nn.Module):

@@ -3,6 +3,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from mmengine.dist import get_world_size
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -175,8 +176,15 @@ class DetectionAdapter(BaseTaskAdapter):
         # regions included), which teaches the student that the image is
         # empty. Without any such image the loss is an exact zero.
         keep = [i for i, inst in enumerate(pseudo) if bool((inst.weights >= 1).any())]
-        if not keep:
-            return dict(loss_pseudo=zero_like_graph(student))
+        silent = not keep
+        if silent:
+            if get_world_size() == 1:
+                return dict(loss_pseudo=zero_like_graph(student))
+            # Under DDP the other ranks may run the student's loss, and heads
+            # such as FCOS, ATSS and GFL all-reduce inside it: run it too (on
+            # one image, without boxes) so the collectives stay in step, and
+            # weight it 0.
+            keep = [0]
         samples = []
         for i in keep:
             sample, inst = data_samples[i].clone(), pseudo[i]
@@ -193,7 +201,9 @@ class DetectionAdapter(BaseTaskAdapter):
                 raise KeyError(f'DetectionAdapter.{option} names {sorted(unknown)}, but '
                                f'{type(student).__name__} returns the losses {sorted(losses)}')
         weights = dict(self.loss_weights)
-        if self.expected_count_norm and self.boxes_per_image:
+        if silent:
+            weights = {key: 0.0 for key in losses}
+        elif self.expected_count_norm and self.boxes_per_image:
             found = sum(len(s.gt_instances) for s in samples)
             ratio = min(1.0, found / (self.boxes_per_image * len(samples)))
             for key in self.expected_count_norm:

@@ -151,6 +151,8 @@ class PoseAdapter(BaseTaskAdapter):
         self.pseudo_targets = pseudo_targets
         self._codec = None  # the model's head.decoder, taken from the teacher
 
+    meta_classes_key = 'keypoint_id2name'
+
     def num_classes(self, model: nn.Module) -> int:
         head = getattr(model, 'head', None)
         if head is None or not hasattr(head, 'out_channels'):
