@@ -123,6 +123,29 @@ def test_resume_restores_teacher_and_threshold_state(tmp_path):
         assert torch.equal(state[key], saved[key]), key
 
 
+def test_resume_restores_the_expected_box_count(tmp_path):
+    """``expected_count_norm``'s running mean of boxes per labeled image is
+    in the checkpoint and comes back with --resume; without the option the
+    checkpoint has no adapter key (older checkpoints still load)."""
+    cfg = _semi_cfg(tmp_path / 'a', max_iters=2)
+    cfg.model.adapter = dict(type='DetectionAdapter', expected_count_norm=('loss_cls', ))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    saved = torch.load(tmp_path / 'a' / 'iter_2.pth', weights_only=False)['state_dict']
+    assert saved['adapter.boxes_per_image'].item() == pytest.approx(
+        runner.model.adapter.boxes_per_image) and runner.model.adapter.boxes_per_image > 0
+    cfg = _semi_cfg(tmp_path / 'b', max_iters=2)
+    cfg.model.adapter = dict(type='DetectionAdapter', expected_count_norm=('loss_cls', ))
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'a' / 'iter_2.pth')
+    resumed = Runner.from_cfg(cfg)
+    resumed.load_or_resume()
+    assert resumed.model.adapter.boxes_per_image == pytest.approx(
+        saved['adapter.boxes_per_image'].item())
+    plain = MODELS.build(_semi_cfg(tmp_path / 'c').model)
+    assert not any(k.startswith('adapter.') for k in plain.state_dict())
+    plain.load_state_dict({k: v for k, v in saved.items() if not k.startswith('adapter.')})
+
+
 def test_branch_mismatch_is_a_clear_error():
     cfg = Config.fromfile(SEMI_CONFIG)
     model = MODELS.build(cfg.model)

@@ -77,7 +77,12 @@ class TeacherEMAHook(Hook):
     after ``--resume`` the teacher saved in the checkpoint is kept as it is.
 
     Under DDP every rank updates its own teacher from its student, whose
-    weights DDP keeps identical, so the teachers stay identical too.
+    weights DDP keeps identical, so the teachers' weights stay identical
+    too. Their batch-norm running statistics do not (each rank's student
+    sees its own batches, and mmengine's DDP wrapper does not broadcast
+    buffers): with ``buffers='copy'`` or ``'ema'`` each teacher carries its
+    rank's statistics, and a checkpoint keeps rank 0's. Use SyncBN in the
+    model for one set of statistics across ranks.
 
     Args:
         momentum (float or dict): Constant keep rate, or a schedule dict for

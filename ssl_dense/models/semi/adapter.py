@@ -35,6 +35,15 @@ class BaseTaskAdapter:
     #: :meth:`num_classes` must match (None: nothing to check).
     meta_classes_key: Optional[str] = 'classes'
 
+    def state_dict(self) -> Dict[str, float]:
+        """Running statistics to keep in checkpoints (saved by
+        :class:`~ssl_dense.models.semi.TeacherStudent` as ``adapter.<name>``
+        so that ``--resume`` continues them). Defaults to none."""
+        return {}
+
+    def load_state_dict(self, state: Dict[str, float]) -> None:
+        """Restore what :meth:`state_dict` gave."""
+
     def supervised_loss(self, student: nn.Module, inputs: Tensor,
                         data_samples: List[Any]) -> Dict[str, Tensor]:
         """Loss of the student on labeled data."""

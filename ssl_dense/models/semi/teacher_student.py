@@ -323,8 +323,19 @@ class TeacherStudent(BaseModel):
         classes = (meta or {}).get('classes')
         return list(classes) if classes and len(classes) == self.threshold.num_classes else None
 
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        state = getattr(self.adapter, 'state_dict', dict)()
+        for key, value in state.items():
+            destination[f'{prefix}adapter.{key}'] = torch.tensor(value)
+
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs) -> None:
+        # The adapter's running statistics (absent from older checkpoints).
+        adapter_keys = [k for k in state_dict if k.startswith(f'{prefix}adapter.')]
+        state = {k[len(f'{prefix}adapter.'):]: state_dict.pop(k).item() for k in adapter_keys}
+        if state:
+            self.adapter.load_state_dict(state)
         # A plain task-model checkpoint (keys without student./teacher.) loads
         # into both the student and the teacher.
         ours = (f'{prefix}student.', f'{prefix}teacher.')

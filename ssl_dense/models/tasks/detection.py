@@ -81,6 +81,18 @@ class DetectionAdapter(BaseTaskAdapter):
         # first labeled batch).
         self.boxes_per_image: Optional[float] = None
 
+    def state_dict(self) -> Dict[str, float]:
+        """The running mean of boxes per labeled image, when
+        ``expected_count_norm`` uses it (checkpoints stay as they were
+        otherwise)."""
+        if self.expected_count_norm and self.boxes_per_image is not None:
+            return dict(boxes_per_image=self.boxes_per_image)
+        return {}
+
+    def load_state_dict(self, state: Dict[str, float]) -> None:
+        if 'boxes_per_image' in state:
+            self.boxes_per_image = float(state['boxes_per_image'])
+
     def num_classes(self, model: nn.Module) -> int:
         for head in ('bbox_head', 'roi_head'):
             module = getattr(model, head, None)
