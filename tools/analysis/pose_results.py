@@ -50,7 +50,8 @@ from mmengine.config import Config  # noqa: E402
 from results_common import (MACHINE, ROOT, abs_work_dir, add_reuse_arguments,  # noqa: E402
                             checkpoint_options, length_options,
                             parse_member_metrics, parse_pseudo_quality, run_all, run_script,
-                            sized_entries, split_config, test, train, train_log, upsert)
+                            scaled_size_options, sized_entries, split_config, test, train,
+                            train_log, upsert)
 
 SEMI = 'configs/trs/{}_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'
 #: method -> (config of the 10pct split, kind); kind decides how the split is
@@ -155,15 +156,7 @@ def resize_options(config: str, size: int) -> List[str]:
     Returns:
         list[str]: ``key=value`` options for ``tools/train.py --cfg-options``.
     """
-    old = config_input_size(config)
-    options = []
-    for where, _, value in size_entries(config):
-        new = [side * size / old for side in value]
-        if any(side != int(side) for side in new):
-            raise ValueError(f'{config}: {where}={value} does not scale to whole pixels at '
-                             f'input size {size}')
-        options.append(f'{where}=({int(new[0])},{int(new[1])})')
-    return options
+    return scaled_size_options(config, size_entries(config), config_input_size(config), size)
 
 
 def method_config(method: str, split: str) -> str:

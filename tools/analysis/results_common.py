@@ -131,6 +131,20 @@ def sized_entries(cfg, keys: Sequence[str], sections: Sequence[str]
         yield from walk(cfg.get(section), section)
 
 
+def scaled_size_options(config: str, entries, old: int, size: int) -> List[str]:
+    """``--cfg-options`` that scale every ``(where, key, value)`` of
+    ``entries`` (from :func:`sized_entries`) by ``size / old``; a value that
+    would not stay whole pixels is refused, naming ``config`` and the key."""
+    options = []
+    for where, _, value in entries:
+        new = [side * size / old for side in value]
+        if any(side != int(side) for side in new):
+            raise ValueError(f'{config}: {where}={value} does not scale to whole pixels at '
+                             f'input size {size}')
+        options.append(f'{where}=({int(new[0])},{int(new[1])})')
+    return options
+
+
 def add_reuse_arguments(parser) -> None:
     """``--reuse`` and ``--checkpoint-interval``, as every results script
     that trains mmengine runs offers them (see :func:`train`)."""

@@ -49,8 +49,8 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
 from results_common import (MACHINE, ROOT, add_reuse_arguments,  # noqa: E402
-                            checkpoint_options, length_options, run_all, sized_entries,
-                            split_config, test, train)
+                            checkpoint_options, length_options, run_all, scaled_size_options,
+                            sized_entries, split_config, test, train)
 
 SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
 #: method -> (config of the 1/8 split, kind); kind decides how the split is applied.
@@ -103,15 +103,7 @@ def size_options(config: str, size: int) -> List[str]:
     crops = {value for _, key, value in entries if key == 'crop_size'}
     if len(crops) != 1 or len(set(next(iter(crops)))) != 1:
         raise ValueError(f'{config}: expected one square crop_size, found {sorted(crops)}')
-    factor = size / next(iter(crops))[0]
-    options = []
-    for where, _, value in entries:
-        new = [side * factor for side in value]
-        if any(side != int(side) for side in new):
-            raise ValueError(f'{config}: {where}={value} does not scale to whole pixels at '
-                             f'input size {size}')
-        options.append(f'{where}=({int(new[0])},{int(new[1])})')
-    return options
+    return scaled_size_options(config, entries, next(iter(crops))[0], size)
 
 
 def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[int],
