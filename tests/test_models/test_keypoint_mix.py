@@ -113,6 +113,42 @@ def test_own_keypoint_under_the_patch_the_partner_lacks_loses_its_weight():
     assert out[0].keypoint_weights.tolist() == [0., 1., 1.]
 
 
+def _peaks_where_labelled(out):
+    """Every kept keypoint's target has a peak (>0.85) in the cell of its stored
+    location (a keypoint of the partner that came along with a patch may add
+    a second one: the image shows two of that kind)."""
+    for p in out:
+        for k in p.keypoint_weights.nonzero().flatten().tolist():
+            x, y = (p.keypoints[k] / STRIDE).round().long().tolist()
+            assert p.heatmaps[k, y, x] > 0.85, (k, p.keypoints[k], p.heatmaps[k].max())
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_own_keypoint_under_the_patch_is_occluded_unless_the_patch_brings_its_kind(seed):
+    torch.manual_seed(seed)
+    inputs, pseudo = _batch()
+    # Sample 0's keypoints 1 (40, 20) and 2 (44, 24) are neighbours, so the
+    # patch pasted on either hides the other. The partner carries both, far
+    # apart ((8, 48) and (20, 8)): the hidden one is occluded (its target would
+    # be a Gaussian with a hole), whichever keypoint was mixed.
+    pseudo[0].keypoints[2] = torch.tensor([44., 24.])
+    pseudo[0].heatmaps = _gaussians(pseudo[0].keypoints.tolist(), (16, 16))
+    pseudo[0].keypoint_weights = torch.tensor([0., 1., 1.])
+    _, out = KeypointMix(num_keypoints=2, patch_size=16, prob=1.0)(inputs, pseudo)
+    assert sorted(out[0].keypoint_weights.tolist()) == [0., 0., 1.]
+    _peaks_where_labelled(out)
+    # The partner's keypoint 2 now sits 4 pixels right of its keypoint 1,
+    # inside the copied patch: the hidden keypoint becomes the pasted one,
+    # moved with the patch, and its target peaks there.
+    pseudo[1].keypoints[2] = torch.tensor([12., 48.])
+    pseudo[1].heatmaps = _gaussians(pseudo[1].keypoints.tolist(), (16, 16))
+    _, out = KeypointMix(num_keypoints=2, patch_size=16, prob=1.0)(inputs, pseudo)
+    assert out[0].keypoint_weights.tolist() == [0., 1., 1.]
+    assert (out[0].keypoints[1:] - torch.tensor([[40., 20.], [44., 24.]])).abs().max() == 4
+    _peaks_where_labelled(out)
+    assert pseudo[0].keypoints[2].tolist() == [44., 24.]  # input untouched
+
+
 def test_only_keypoints_both_samples_carry_are_mixed():
     inputs, pseudo = _batch()
     pseudo[1].keypoint_weights = torch.zeros(3)

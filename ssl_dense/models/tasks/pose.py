@@ -393,12 +393,13 @@ class KeypointMix:
     ``i``'s own keypoint ``k``. The pseudo heatmaps of the same region are
     copied from the partner with the same shift, so the image and its
     targets stay consistent: keypoint ``k`` still peaks at ``i``'s location
-    (now showing the partner's appearance), keypoints of the partner that
-    come along with the patch peak where they were pasted, and ``i``'s own
-    keypoints hidden under the patch lose their peak (they are occluded).
-    A keypoint of ``i`` hidden under the patch that the partner does not
-    carry gets weight 0: the patch may show it, but there is no pseudo
-    label to say where. Shifts are whole heatmap cells, so the pasted peak
+    (now showing the partner's appearance), and keypoints of the partner that
+    come along with the patch peak where they were pasted. A keypoint of
+    ``i`` hidden under the patch takes the pasted one's place (label and
+    location) where the partner's keypoint of that kind lies inside the
+    copied patch; otherwise it gets weight 0: it is occluded, and its target
+    would be a Gaussian with the patch cut out of it. Later patches of the
+    same sample see the earlier ones' result. Shifts are whole heatmap cells, so the pasted peak
     lands within one cell of ``i``'s keypoint. Cells and pixels follow
     mmpose's codecs: cell ``c`` is centred on pixel ``c * stride``, so the
     image patch covers exactly the pixels of the heatmap cells pasted.
@@ -441,7 +442,7 @@ class KeypointMix:
         fields = [key for key in ('heatmaps', 'reviewer_heatmaps') if key in pseudo[0]]
         out = [p.clone() for p in pseudo]
         for p in out:
-            for key in fields + ['keypoint_weights']:  # InstanceData.clone shares tensors
+            for key in fields + ['keypoint_weights', 'keypoints']:  # clone shares tensors
                 p.set_field(p.get(key).clone(), key)
         if n < 2:
             return inputs, out
@@ -470,10 +471,13 @@ class KeypointMix:
             if shared.numel() == 0:
                 continue
             chosen = shared[torch.randperm(shared.numel())[:self.num_keypoints]]
-            cells_i = cell(pseudo[i].keypoints)
+            cells_i = cell(pseudo[i].keypoints)  # where i's labels peak now
+            cells_j = cell(pseudo[j].keypoints)
             for k in chosen.tolist():
-                cj = cell(pseudo[j].keypoints[k]).tolist()
-                ci = cell(pseudo[i].keypoints[k]).tolist()
+                if out[i].keypoint_weights[k] <= 0:  # hidden by an earlier patch
+                    continue
+                cj = cells_j[k].tolist()
+                ci = cells_i[k].tolist()
                 dx, dy = ci[0] - cj[0], ci[1] - cj[1]  # whole-cell shift
                 # Source cells around the partner's keypoint, clipped so that
                 # they and their shifted copies both lie inside the heatmap.
@@ -494,11 +498,24 @@ class KeypointMix:
                 py2 = min(int(round((y2 - 0.5) * stride)), height, height - qy)
                 out_inputs[i, :, py1 + qy:py2 + qy, px1 + qx:px2 + qx] = \
                     inputs[j, :, py1:py2, px1:px2]
-                # i's keypoints under the patch that the partner lacks: unknown.
-                under = ((cells_i[:, 0] >= x1 + dx) & (cells_i[:, 0] < x2 + dx)
-                         & (cells_i[:, 1] >= y1 + dy) & (cells_i[:, 1] < y2 + dy))
-                out[i].keypoint_weights[under & (pseudo[j].keypoint_weights <= 0)] = 0
+                # i's keypoints under the patch: the pasted keypoint of the
+                # same kind replaces each, or, where the patch does not hold
+                # one, the keypoint is occluded and unknown.
+                shift = torch.tensor([dx, dy], device=limit.device)
+                under = self._inside(cells_i, x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+                pasted = self._inside(cells_j, x1, y1, x2, y2) & (pseudo[j].keypoint_weights > 0)
+                out[i].keypoint_weights[under & ~pasted] = 0
+                took = under & pasted
+                cells_i[took] = cells_j[took] + shift
+                out[i].keypoints[took] = (pseudo[j].keypoints[took]
+                                          + shift.to(pseudo[j].keypoints) * stride)
         return out_inputs, out
+
+    @staticmethod
+    def _inside(cells: Tensor, x1: int, y1: int, x2: int, y2: int) -> Tensor:
+        """Which cells (K, 2) lie in columns [x1, x2) and rows [y1, y2)."""
+        return ((cells[:, 0] >= x1) & (cells[:, 0] < x2)
+                & (cells[:, 1] >= y1) & (cells[:, 1] < y2))
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(num_keypoints={self.num_keypoints}, '
