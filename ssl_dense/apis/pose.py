@@ -117,13 +117,26 @@ class PosePredictor:
         return pred.bboxes[keep].cpu().numpy().reshape(-1, 4)
 
     @torch.no_grad()
-    def __call__(self, image: np.ndarray) -> List[dict]:
-        """One dict per box: ``bbox`` (4,), ``keypoints`` (K, 2) in image
-        pixels and ``scores`` (K,)."""
-        boxes = self.boxes(image)
+    def __call__(self, image: np.ndarray, boxes: Optional[np.ndarray] = None) -> List[dict]:
+        """Poses in one BGR image.
+
+        Args:
+            image (np.ndarray): BGR image (H, W, 3).
+            boxes (np.ndarray, optional): (N, 4) xyxy boxes to use instead of
+                the detector's (or the whole image), e.g. annotated ones;
+                cropped with the test pipeline's 1.25 padding, like detector
+                boxes. Defaults to None.
+
+        Returns:
+            list[dict]: One dict per box: ``bbox`` (4,), ``keypoints`` (K, 2)
+            in image pixels and ``scores`` (K,).
+        """
+        padded = boxes is not None or self.detector is not None
+        boxes = self.boxes(image) if boxes is None else np.asarray(boxes,
+                                                                  np.float32).reshape(-1, 4)
         if len(boxes) == 0:
             return []
-        pipeline = self.pipeline if self.detector is not None else self.whole_frame_pipeline
+        pipeline = self.pipeline if padded else self.whole_frame_pipeline
         items = []
         for box in boxes:
             items.append(pipeline(dict(

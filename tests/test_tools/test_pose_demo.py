@@ -103,6 +103,13 @@ def test_boxes_come_from_the_detector_when_given(trs_checkpoint):
     assert len(poses) == 1 and poses[0]['keypoints'].shape == (32, 2)
     # Keypoints come back in image coordinates, around the box.
     assert np.all(poses[0]['keypoints'] > -60) and np.all(poses[0]['keypoints'] < 200)
+    # Boxes given by the caller (annotated ones, tools/analysis/pose_errors.py)
+    # are cropped like detector boxes, i.e. like the test pipeline.
+    predictor.detector = None
+    given = predictor(image, boxes=np.array([[10., 10., 100., 120.]]))
+    np.testing.assert_allclose(given[0]['keypoints'], poses[0]['keypoints'], atol=1e-4)
+    whole_frame = predictor(image)
+    assert whole_frame[0]['bbox'].tolist() == [0, 0, w - 1, h - 1]
 
 
 def test_pose_errors_summarises_pck_and_median_per_group():
