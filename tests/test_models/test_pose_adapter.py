@@ -20,18 +20,19 @@ PACK = dict(type='PackPoseInputs', pack_transformed=True,
                        'homography_matrix'))
 
 
-def _views(bee_root, ann_file='annotations/bee_pose_train.json', meta=META, prefix=''):
+def _views(bee_root, ann_file='annotations/bee_pose_train.json', meta=META, prefix='',
+           direction='horizontal', pack=PACK):
     """Labeled + weak (plain crop) + strong (flipped, rotated, scaled) views."""
     from ssl_dense.datasets import PoseCocoDataset
     init_default_scope('mmpose')
     affine = dict(type='ssl_dense.TopdownAffineWithHomography', input_size=(64, 64))
-    strong = [dict(type='RandomFlip', direction='horizontal', prob=1.0),
+    strong = [dict(type='RandomFlip', direction=direction, prob=1.0),
               dict(type='RandomBBoxTransform', rotate_prob=1.0, rotate_factor=30.0,
                    scale_factor=(0.8, 1.2)), affine]
     pipeline = [dict(type='ssl_dense.MultiView',
                      shared=[dict(type='LoadImage'), dict(type='GetBBoxCenterScale')],
                      views=dict(sup=strong + [dict(type='GenerateTarget', encoder=CODEC), PACK],
-                                unsup_weak=[affine, PACK], unsup_strong=strong + [PACK]))]
+                                unsup_weak=[affine, PACK], unsup_strong=strong + [pack]))]
     return PoseCocoDataset(data_root=str(bee_root), ann_file=ann_file,
                            data_prefix=dict(img=prefix), metainfo=dict(from_file=meta),
                            pipeline=pipeline)
@@ -138,6 +139,44 @@ def test_transfer_lands_on_the_strong_views_truth(bee_root, dataset, targets):
             assert torch.allclose(peak_values[0][use], torch.ones(int(use.sum())))
         checked += int(use.sum())
     assert checked > 40
+
+
+@pytest.mark.parametrize('direction', ['vertical', 'diagonal'])
+def test_transfer_swaps_left_and_right_only_for_mirroring_flips(bee_root, direction):
+    """A vertical flip mirrors (left and right swap), a diagonal flip is a half
+    turn (no swap), as in mmpose's own flip of the truth."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    ds = _views(bee_root, direction=direction)
+    adapter = PoseAdapter()
+    from mmpose.registry import KEYPOINT_CODECS
+    adapter._codec = KEYPOINT_CODECS.build(CODEC)
+    checked = 0
+    for i in range(len(ds)):
+        weak, strong = (ds[i]['data_samples'][k] for k in ('unsup_weak', 'unsup_strong'))
+        assert strong.metainfo['flip_direction'] == direction
+        kps = torch.as_tensor(weak.gt_instances.transformed_keypoints[0]).float()
+        visible = torch.as_tensor(weak.gt_instances.keypoints_visible[0]) > 0
+        pseudo = [InstanceData(keypoints=kps, scores=torch.ones(len(kps)),
+                               keypoint_weights=visible.float())]
+        moved = adapter.transfer(pseudo, [weak], [strong])[0]
+        truth = torch.as_tensor(strong.gt_instances.transformed_keypoints[0]).float()
+        use = moved.keypoint_weights > 0
+        assert torch.allclose(moved.keypoints[use], truth[use], atol=1e-2)
+        checked += int(use.sum())
+    assert checked > 20
+
+
+def test_a_mirrored_view_without_flip_metainfo_is_an_error(bee_root):
+    no_flip = dict(PACK, meta_keys=tuple(k for k in PACK['meta_keys']
+                                         if not k.startswith('flip')))
+    ds = _views(bee_root, pack=no_flip)
+    weak, strong = (ds[0]['data_samples'][k] for k in ('unsup_weak', 'unsup_strong'))
+    kps = torch.as_tensor(weak.gt_instances.transformed_keypoints[0]).float()
+    pseudo = [InstanceData(keypoints=kps, scores=torch.ones(len(kps)),
+                           keypoint_weights=torch.ones(len(kps)))]
+    with pytest.raises(KeyError, match=r"\.(jpe?g|png).*mirrored.*'flip'"):
+        PoseAdapter().transfer(pseudo, [weak], [strong])
 
 
 def test_teacher_student_loss_on_coco_person_keypoints():

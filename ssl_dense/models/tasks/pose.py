@@ -75,11 +75,28 @@ def warp_heatmaps(heatmaps: Tensor, matrix: Tensor, src_stride: float, dst_strid
                          align_corners=True)[0]
 
 
-def _view_order(sample, num_keypoints: int) -> np.ndarray:
-    """Keypoint k of the view is keypoint ``order[k]`` of the image."""
-    if sample.metainfo.get('flip'):
-        return np.asarray(sample.metainfo['flip_indices'])
-    return np.arange(num_keypoints)
+def _view_order(sample, num_keypoints: int, homography: Tensor) -> np.ndarray:
+    """Keypoint k of the view is keypoint ``order[k]`` of the image.
+
+    A horizontal or vertical flip mirrors the view, so left and right swap
+    (``flip_indices``); a diagonal flip is a half turn and swaps nothing, as
+    in mmpose's ``flip_keypoints``. A mirrored homography without ``flip``
+    in the metainfo is an error: the channels would silently stay unswapped.
+    """
+    meta = sample.metainfo
+    name = meta.get('img_path', 'a sample')
+    if 'flip' not in meta:
+        if float(torch.linalg.det(homography[:2, :2])) < 0:
+            raise KeyError(f'{name}: its view is mirrored (homography determinant < 0) but '
+                           "its metainfo has no 'flip'; add 'flip', 'flip_direction' and "
+                           "'flip_indices' to PackPoseInputs' meta_keys")
+        return np.arange(num_keypoints)
+    if not meta['flip'] or meta.get('flip_direction', 'horizontal') == 'diagonal':
+        return np.arange(num_keypoints)
+    if 'flip_indices' not in meta:
+        raise KeyError(f"{name}: flipped view without 'flip_indices' in its metainfo; add it "
+                       "to PackPoseInputs' meta_keys")
+    return np.asarray(meta['flip_indices'])
 
 
 @TASK_UTILS.register_module()
@@ -272,11 +289,12 @@ class PoseAdapter(BaseTaskAdapter):
         for inst, src, dst in zip(pseudo, source_samples, target_samples):
             k = len(inst)
             like = inst.keypoints
-            matrix = homography_of(dst, like) @ torch.linalg.inv(homography_of(src, like))
+            src_h, dst_h = homography_of(src, like), homography_of(dst, like)
+            matrix = dst_h @ torch.linalg.inv(src_h)
             # Strong keypoint j is image keypoint dst_order[j], which is weak
             # keypoint src_inverse[dst_order[j]].
-            src_inverse = np.argsort(_view_order(src, k))
-            take = torch.as_tensor(src_inverse[_view_order(dst, k)], device=like.device)
+            src_inverse = np.argsort(_view_order(src, k, src_h))
+            take = torch.as_tensor(src_inverse[_view_order(dst, k, dst_h)], device=like.device)
             out = InstanceData()
             for key in ('keypoints', 'reviewer_keypoints'):
                 if key in inst:
