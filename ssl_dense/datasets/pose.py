@@ -61,6 +61,16 @@ class PoseCocoDataset(CocoDataset):
         if self.unlabeled and self.unlabeled_boxes == 'annotation':
             instances = [dict(inst, num_keypoints=0) for inst in instances
                          if not inst.get('iscrowd')]
+            # A box under one pixel wide or high (e.g. clipped to the image
+            # border) gives a crop of no size, whose transform cannot be inverted.
+            sizes = [np.asarray(inst['bbox'], np.float32).reshape(-1, 4)[0] for inst in instances]
+            tiny = [inst for inst, b in zip(instances, sizes) if min(b[2] - b[0], b[3] - b[1]) < 1]
+            if tiny:
+                instances = [inst for inst, b in zip(instances, sizes)
+                             if min(b[2] - b[0], b[3] - b[1]) >= 1]
+                print_log(f'{self.ann_file}: skipped {len(tiny)} unlabeled boxes under one pixel '
+                          f'wide or high (first: {osp.basename(tiny[0]["img_path"])}, annotation '
+                          f'{tiny[0].get("id")})', logger='current', level=logging.WARNING)
             if not instances:
                 raise ValueError(f"{self.ann_file}: unlabeled_boxes='annotation' but no image "
                                  'has a (non-crowd) box; keep the annotations of the unlabeled '

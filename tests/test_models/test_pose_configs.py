@@ -1,6 +1,7 @@
 """The bee pose configs build, and the full Teacher-Reviewer-Student config
 trains end to end with tools/train.py on real bee images."""
 import glob
+from unittest.mock import patch
 
 import pytest
 import torch
@@ -103,6 +104,21 @@ def test_coco_person_trs_config_trains_on_real_coco_images(tmp_path):
                         metainfo=dict(from_file='configs/_base_/datasets/coco.py'),
                         unlabeled=True, unlabeled_boxes='annotation')
     assert {p['img_id'] for p in people} == {785, 40083, 196141, 197388}
+    # A box clipped to nothing at the image border (e.g. from a detector) is
+    # skipped with a warning naming it, not a singular crop transform later.
+    edge = json.load(open(f'{COCO}/test_coco.json'))
+    image = edge['images'][0]
+    edge['annotations'][0].update(image_id=image['id'], iscrowd=0,
+                                  bbox=[image['width'] - 1, image['height'] - 1, 0, 0])
+    (tmp_path / 'edge.json').write_text(json.dumps(edge))
+    with patch('ssl_dense.datasets.pose.print_log') as warn:
+        edged = PoseCocoDataset(data_root=COCO, ann_file=str(tmp_path / 'edge.json'),
+                                data_prefix=dict(img=''),
+                                metainfo=dict(from_file='configs/_base_/datasets/coco.py'),
+                                unlabeled=True, unlabeled_boxes='annotation')
+    assert len(edged) == 13
+    assert 'skipped 1 unlabeled boxes under one pixel' in str(warn.call_args)
+    assert f'annotation {edge["annotations"][0]["id"]}' in str(warn.call_args)
     work = tmp_path / 'work'
     ann = f'{COCO}/test_coco.json'
     load_script('tools/train.py').main([
