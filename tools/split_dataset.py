@@ -46,9 +46,10 @@ def split_coco(coco: Dict, num_labeled: int, seed: int,
         keep_unlabeled_annotations (bool): Keep the annotations of the
             unlabeled images. Defaults to False.
         labeled_from_annotated (bool): Draw the labeled images only among
-            images with at least one annotation (images without any, e.g.
-            bee photos without keypoints, then always end up unlabeled).
-            Defaults to False.
+            images with at least one annotation that labels something: a
+            keypoint annotation needs a visible keypoint (images without,
+            e.g. bee photos without keypoints, which the supervised loss
+            would skip, then always end up unlabeled). Defaults to False.
     """
     images = coco.get('images') or []
     if not 1 <= num_labeled < len(images):
@@ -56,11 +57,11 @@ def split_coco(coco: Dict, num_labeled: int, seed: int,
                          f'got {num_labeled}')
     pool = images
     if labeled_from_annotated:
-        annotated = {a['image_id'] for a in coco.get('annotations', [])}
+        annotated = {a['image_id'] for a in coco.get('annotations', []) if _labels_something(a)}
         pool = [im for im in images if im['id'] in annotated]
         if num_labeled > len(pool):
             raise ValueError(f'need {num_labeled} labeled images but only {len(pool)} images '
-                             'have annotations')
+                             'have annotations (with a visible keypoint, for keypoints)')
     order = np.random.default_rng(seed).permutation(len(pool))
     labeled_ids = {pool[i]['id'] for i in order[:num_labeled]}
     parts = []
@@ -74,6 +75,14 @@ def split_coco(coco: Dict, num_labeled: int, seed: int,
             part['annotations'] = []
         parts.append(part)
     return parts[0], parts[1]
+
+
+def _labels_something(ann: Dict) -> bool:
+    """An annotation with a supervised signal: any box, but keypoints only
+    with at least one visible (mmpose skips instances without)."""
+    if 'keypoints' not in ann:
+        return True
+    return any(v > 0 for v in ann['keypoints'][2::3])
 
 
 def split_names(names: List[str], num_labeled: int, seed: int) -> Tuple[List[str], List[str]]:
@@ -107,8 +116,8 @@ def main(argv=None) -> List[str]:
     parser.add_argument('--keep-unlabeled-annotations', action='store_true',
                         help='keep annotations in the unlabeled json (analysis only)')
     parser.add_argument('--labeled-from-annotated', action='store_true',
-                        help='draw labeled images only among images with annotations (the '
-                        'share still counts all images)')
+                        help='draw labeled images only among images with annotations (for '
+                        'keypoints: a visible one; the share still counts all images)')
     parser.add_argument('--img-suffix', default='.jpg', help='image suffix in folder mode')
     args = parser.parse_args(argv)
     if osp.isdir(args.ann_file):

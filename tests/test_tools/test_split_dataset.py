@@ -82,10 +82,14 @@ def test_folder_split_writes_name_lists_for_mmseg(tmp_path):
 
 
 def test_labeled_images_can_be_drawn_from_annotated_images_only(tmp_path, capsys):
-    """Pose sets have images without keypoints: they must not take labeled slots."""
+    """Pose sets have images without keypoints: they must not take labeled
+    slots, neither with no annotation nor with one whose keypoints are all
+    invisible (image 4: the supervised loss would skip it)."""
+    kps = [10, 10, 2, 20, 20, 1]
     coco = dict(categories=[dict(id=1, name='bee')],
                 images=[dict(id=i, file_name=f'{i}.png') for i in range(10)],
-                annotations=[dict(id=i, image_id=i, category_id=1) for i in range(4)])
+                annotations=[dict(id=i, image_id=i, category_id=1,
+                                  keypoints=kps if i < 4 else [0, 0, 0] * 2) for i in range(5)])
     path = tmp_path / 'pose.json'
     json.dump(coco, open(path, 'w'))
     tool = _tool()
@@ -98,4 +102,4 @@ def test_labeled_images_can_be_drawn_from_annotated_images_only(tmp_path, capsys
     with pytest.raises(SystemExit):
         tool.main([str(path), '--count', '5', '--labeled-from-annotated',
                    '--out-dir', str(tmp_path)])
-    assert 'only 4 images have annotations' in capsys.readouterr().err
+    assert 'only 4 images have annotations (with a visible keypoint' in capsys.readouterr().err
