@@ -272,7 +272,7 @@ def test_reviewer_hook_keeps_a_bank_and_checkpoints_it(tmp_path):
     runner = Runner.from_cfg(cfg)
     runner.train()
     hook = next(h for h in runner.hooks if isinstance(h, ReviewerHook))
-    assert hook.iters == [2, 3]  # snapshots after iterations 3 and 4, last two kept
+    assert hook.iters == [3, 4]  # snapshots after iterations 2, 3 and 4, last two kept
     assert len(runner.model.reviewers) == 2
     assert not any(p.requires_grad for r in runner.model.reviewers for p in r.parameters())
     key = 'bbox_head.retina_cls.weight'
@@ -280,7 +280,7 @@ def test_reviewer_hook_keeps_a_bank_and_checkpoints_it(tmp_path):
                                runner.model.teacher.state_dict()[key])
     from ssl_dense.utils import safe_torch_load
     saved = safe_torch_load(str(tmp_path / 'a' / 'iter_4.pth'))
-    assert saved['reviewer_bank']['iters'] == [2, 3]
+    assert saved['reviewer_bank']['iters'] == [3, 4]
     # Resume restores the bank into the model.
     cfg = _semi_cfg(tmp_path / 'b', max_iters=4)
     cfg.custom_hooks.append(dict(type='ReviewerHook', num_snapshots=2, interval=100))

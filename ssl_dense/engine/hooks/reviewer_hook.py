@@ -57,14 +57,15 @@ class ReviewerHook(Hook):
                             f'TeacherStudent), got {type(model).__name__}')
         return model
 
-    def _snapshot(self, runner) -> None:
+    def _snapshot(self, runner, done: int) -> None:
+        """Keep the teacher as it is after ``done`` training iterations."""
         model = self._model(runner)
         state = {k: v.detach().to('cpu', copy=True) for k, v in model.teacher.state_dict().items()}
         self.states.append(state)
-        self.iters.append(runner.iter)
+        self.iters.append(done)
         del self.states[:-self.num_snapshots], self.iters[:-self.num_snapshots]
         model.set_reviewer_states(self.states)
-        runner.logger.info(f'ReviewerHook: teacher snapshot of iteration {runner.iter} kept; '
+        runner.logger.info(f'ReviewerHook: teacher snapshot after iteration {done} kept; '
                            f'bank holds iterations {self.iters}')
 
     def before_train(self, runner) -> None:
@@ -73,7 +74,7 @@ class ReviewerHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         done = runner.iter + 1
         if self.when == 'interval' and done >= self.start_iter and done % self.interval == 0:
-            self._snapshot(runner)
+            self._snapshot(runner, done)
 
     def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
         if self.when != 'best' or not metrics or runner.iter < self.start_iter:
@@ -84,7 +85,7 @@ class ReviewerHook(Hook):
         value = float(metrics[self.metric])
         if self.best is None or value > self.best:
             self.best = value
-            self._snapshot(runner)
+            self._snapshot(runner, runner.iter)  # validation runs after the increment
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint['reviewer_bank'] = dict(states=self.states, iters=self.iters, best=self.best)
