@@ -132,8 +132,9 @@ class PosePredictor:
             in image pixels and ``scores`` (K,).
         """
         padded = boxes is not None or self.detector is not None
-        boxes = self.boxes(image) if boxes is None else np.asarray(boxes,
-                                                                  np.float32).reshape(-1, 4)
+        if boxes is None:
+            boxes = self.boxes(image)
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if len(boxes) == 0:
             return []
         pipeline = self.pipeline if padded else self.whole_frame_pipeline
