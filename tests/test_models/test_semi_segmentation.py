@@ -213,3 +213,34 @@ def test_nohue_config_changes_only_the_strong_colour_noise():
     assert [t['type'] for t in transforms] == ['ColorJitter', 'GaussianBlur']
     assert transforms[0]['hue'] == 0.0
     assert base.model == probe.model
+
+
+def test_pseudo_label_quality_on_the_strong_training_views(tmp_path):
+    """tools/analysis/seg_pseudo_label_quality.py --train-views: the pseudo
+    labels made as in training, moved to the strong views, against their
+    truth. Threshold 0 keeps every pixel, so kept and all agree."""
+    cfg = _cfg(tmp_path, max_iters=1)
+    Runner.from_cfg(cfg).train()
+    cfg.dump(str(tmp_path / 'semi.py'))
+    tool = load_script('tools/analysis/seg_pseudo_label_quality.py')
+    text = tool.main([str(tmp_path / 'semi.py'), str(tmp_path / 'work' / 'iter_1.pth'),
+                      '--train-views', '2'])
+    first = text.splitlines()[0]
+    assert first.startswith('strong training views, 2 images, FixedThreshold')
+    assert ': 1.000 of the labeled pixels kept' in first
+    kept, every = tool.train_view_confusion(*_train_view_model(tmp_path, tool, cfg))
+    assert kept.equal(every) and 0 < every.sum() <= 2 * 128 * 128
+    # A plain segmentor config has no teacher to make pseudo labels.
+    with pytest.raises(TypeError, match='needs a TeacherStudent config'):
+        tool.main([f'{REPO_ROOT}/configs/fpn/fpn_effl0_1xb8-2k_camvid-1-8.py',
+                   str(tmp_path / 'work' / 'iter_1.pth'), '--train-views', '1'])
+
+
+def _train_view_model(tmp_path, tool, cfg):
+    from mmengine.runner import load_checkpoint
+
+    from ssl_dense.registry import MODELS
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, str(tmp_path / 'work' / 'iter_1.pth'), map_location='cpu')
+    dataset, meta = tool.train_view_dataset(cfg, 2, seed=0)
+    return model.eval(), dataset, len(meta['classes'])

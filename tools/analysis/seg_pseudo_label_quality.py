@@ -10,19 +10,34 @@ precision of the pseudo labels of that class, the share of its pixels that
 get any pseudo label, how many of them get a wrong one (and which class most
 often), and the IoU of the plain argmax.
 
+``--train-views N``: instead, N random unlabeled images go through the
+config's *training* pipeline (weak and strong views, annotations loaded
+alongside), and the checkpoint's ``TeacherStudent`` makes its pseudo labels
+exactly as in training: the teacher on the weak view, the config's
+threshold policy (with its saved state), moved to the strong view by the
+adapter. They are compared with the strong view's own truth, so this also
+checks the geometric transfer (batch augmentations such as CutMix are not
+applied). ``--seed`` fixes the images and the views' random transforms.
+
     python tools/analysis/seg_pseudo_label_quality.py \\
         configs/mean_teacher_seg/mean-teacher_fpn_effl0_1xb16-2k_semi-1-8-camvid.py \\
         work_dirs/.../iter_1000.pth --ann-file splits/train.1-8.seed1.unlabeled.txt
 """
 import argparse
+import copy
+import random
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 
 from mmengine.runner import load_checkpoint
+from mmengine.structures import PixelData
+from torch.utils.data import Subset
 
 from ssl_dense.utils import register_all_modules
 
@@ -57,11 +72,72 @@ def confusion(model, dataset, num_classes: int, thr: float, batch_size: int = 8)
     return kept, every
 
 
-def report(kept, every, names, thr: float) -> str:
+def train_view_confusion(model, dataset, num_classes: int, batch_size: int = 8,
+                         branches=('unsup_weak', 'unsup_strong')):
+    """(kept, all) as :func:`confusion`, on the strong training views: the
+    pseudo labels of a ``TeacherStudent`` (kept: weight 1 after the
+    threshold; all: the teacher's argmax everywhere), moved to the strong
+    view, against its truth."""
+    n = num_classes
+    kept = torch.zeros(n, n)
+    every = torch.zeros(n, n)
+    weak, strong = branches
+    bar = ProgressBar(len(dataset))
+    with torch.no_grad():
+        for start in range(0, len(dataset), batch_size):
+            batch = pseudo_collate([dataset[i] for i in
+                                    range(start, min(start + batch_size, len(dataset)))])
+            data = model.data_preprocessor(batch, True)
+            inputs, samples = data['inputs'], data['data_samples']
+            pseudo = model.adapter.pseudo_labels(model.teacher, inputs[weak], samples[weak],
+                                                 model.threshold)
+            every_label = [PixelData(labels=p.labels, scores=p.scores,
+                                     weights=torch.ones_like(p.weights)) for p in pseudo]
+            for moved, counts in ((pseudo, kept), (every_label, every)):
+                moved = model.adapter.transfer(moved, samples[weak], samples[strong])
+                for inst, sample in zip(moved, samples[strong]):
+                    gt = sample.gt_sem_seg.data[0]
+                    h, w = gt.shape
+                    label = inst.labels[0, :h, :w]
+                    use = (gt < n) & (label >= 0)
+                    counts += torch.bincount((label[use] * n + gt[use]).flatten(),
+                                             minlength=n * n).view(n, n).float()
+            bar.update(len(samples[strong]))
+    return kept, every
+
+
+def train_view_dataset(cfg, num: int, seed: int):
+    """``num`` random images of the unlabeled training set, through its
+    training pipeline with their label maps loaded before the views split."""
+    from mmseg.registry import DATASETS
+    unlabeled = cfg.train_dataloader.dataset.get('unlabeled')
+    labeled = cfg.train_dataloader.dataset.get('labeled')
+    if unlabeled is None or labeled is None:
+        raise KeyError(f'--train-views needs a semi-supervised config (train_dataloader.dataset '
+                       f'with labeled and unlabeled parts); {cfg.filename} has none')
+    data = copy.deepcopy(unlabeled)
+    data.data_prefix = dict(labeled.data_prefix)  # where the label maps are
+    loader = next((t for t in labeled.pipeline if 'LoadSegAnnotations' in t['type']
+                   or 'LoadAnnotations' in t['type']), None)
+    if loader is None:
+        raise KeyError(f'{cfg.filename}: the labeled pipeline loads no annotations')
+    data.pipeline = list(data.pipeline)
+    data.pipeline.insert(1, copy.deepcopy(loader))
+    # The parts are built in the scope of the semi dataset (mmseg's transforms).
+    with DefaultScope.overwrite_default_scope(cfg.train_dataloader.dataset.get('_scope_', 'mmseg')):
+        dataset = DATASETS.build(data)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    order = torch.randperm(len(dataset))[:num].tolist()
+    return Subset(dataset, order), dataset.metainfo
+
+
+def report(kept, every, names, thr) -> str:
     precision = kept.diag() / kept.sum(1).clamp(min=1)
     covered = kept.sum(0) / every.sum(0).clamp(min=1)
     iou = every.diag() / (every.sum(0) + every.sum(1) - every.diag()).clamp(min=1)
-    lines = [f'confidence >= {thr}: {kept.sum() / every.sum():.3f} of the labeled pixels kept, '
+    lines = [f'{thr}: {kept.sum() / every.sum():.3f} of the labeled pixels kept, '
              f'precision {kept.diag().sum() / kept.sum().clamp(min=1):.3f}; argmax mIoU '
              f'{100 * iou.mean():.1f}',
              f'{"class":12s} {"precision":>9s} {"covered":>8s} {"wrong":>9s}  most often as  IoU']
@@ -85,6 +161,10 @@ def main(argv=None) -> str:
                         help='image list (relative to the data root)')
     parser.add_argument('--img-dir', default='train')
     parser.add_argument('--ann-dir', default='trainannot')
+    parser.add_argument('--train-views', type=int, metavar='N',
+                        help='measure on N unlabeled training images, strong views, as in '
+                        'training (see above)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of --train-views')
     args = parser.parse_args(argv)
     register_all_modules()
     from mmseg.registry import DATASETS
@@ -93,6 +173,20 @@ def main(argv=None) -> str:
     cfg = Config.fromfile(args.config)
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu')
+    if args.train_views:
+        if not hasattr(model, 'adapter'):
+            raise TypeError(f'--train-views needs a TeacherStudent config; {args.config} '
+                            f'builds a {type(model).__name__}')
+        model.eval()
+        dataset, meta = train_view_dataset(cfg, args.train_views, args.seed)
+        names = list(meta['classes'])
+        kept, every = train_view_confusion(model, dataset, len(names),
+                                           branches=(model.branches['weak'],
+                                                     model.branches['strong']))
+        text = report(kept, every, names,
+                      f'strong training views, {len(dataset)} images, {model.threshold!r}')
+        print('\n' + text)
+        return text
     model = getattr(model, args.model, model).eval()
     data = cfg.test_dataloader.dataset.copy()
     data.update(ann_file=args.ann_file,
@@ -100,7 +194,7 @@ def main(argv=None) -> str:
     dataset = DATASETS.build(data)
     names = list(dataset.metainfo['classes'])
     kept, every = confusion(model, dataset, len(names), args.thr)
-    text = report(kept, every, names, args.thr)
+    text = report(kept, every, names, f'confidence >= {args.thr}')
     print('\n' + text)
     return text
 
