@@ -226,7 +226,8 @@ def test_pseudo_label_quality_on_the_strong_training_views(tmp_path):
     text = tool.main([str(tmp_path / 'semi.py'), str(tmp_path / 'work' / 'iter_1.pth'),
                       '--train-views', '2'])
     first = text.splitlines()[0]
-    assert first.startswith('strong training views, 2 images, FixedThreshold')
+    assert first.startswith('strong training views, 2 images, FixedThreshold(num_classes=11, '
+                            'thr=0.0)')
     assert ': 1.000 of the labeled pixels kept' in first
     kept, every = tool.train_view_confusion(*_train_view_model(tmp_path, tool, cfg))
     assert kept.equal(every) and 0 < every.sum() <= 2 * 128 * 128

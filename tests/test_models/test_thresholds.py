@@ -21,6 +21,10 @@ def test_fixed_per_class():
         FixedThreshold(3, thr=[0.5, 0.9])
     with pytest.raises(ValueError, match=r'labels must be in \[0, 2\]'):
         policy(torch.tensor([0.5]), torch.tensor([3]))
+    # Logs and tools print the policy: its thresholds show.
+    assert repr(policy) == 'FixedThreshold(num_classes=3, thr=[0.5, 0.9, 0.7])'
+    assert repr(FixedThreshold(2, thr=0.95, low=0.5)) == \
+        'FixedThreshold(num_classes=2, thr=0.95, low=0.5)'
 
 
 def test_fixed_soft_band_and_old_checkpoints():

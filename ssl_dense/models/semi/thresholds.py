@@ -147,6 +147,13 @@ class FixedThreshold(BaseThreshold):
     def thresholds(self) -> Tensor:
         return self.thr
 
+    def extra_repr(self) -> str:
+        def short(values: Tensor):
+            values = [round(v, 4) for v in values.tolist()]
+            return values[0] if len(set(values)) == 1 else values
+        band = '' if torch.equal(self.low, self.thr) else f', low={short(self.low)}'
+        return f'{super().extra_repr()}, thr={short(self.thr)}{band}'
+
     def forward(self, scores: Tensor, labels: Tensor) -> Tensor:
         self._check(scores, labels)
         thr, low = self.thr.to(scores)[labels], self.low.to(scores)[labels]
