@@ -42,17 +42,30 @@ from torch.utils.data import Subset
 from ssl_dense.utils import register_all_modules
 
 
+def _batches(dataset, batch_size: int):
+    """Collated batches of ``dataset`` in order, with a progress bar."""
+    bar = ProgressBar(len(dataset))
+    for start in range(0, len(dataset), batch_size):
+        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        yield pseudo_collate(items)
+        bar.update(len(items))
+
+
+def _add_pairs(counts, predicted, true, use) -> None:
+    """Add the (predicted, true) pixel pairs selected by ``use`` to ``counts`` (n, n)."""
+    n = counts.shape[0]
+    counts += torch.bincount((predicted[use] * n + true[use]).flatten(),
+                             minlength=n * n).view(n, n).float()
+
+
 def confusion(model, dataset, num_classes: int, thr: float, batch_size: int = 8):
     """(kept, all): num_classes x num_classes counts of (predicted, true) pixels,
     for pixels with confidence >= thr and for all labeled pixels."""
     n = num_classes
     kept = torch.zeros(n, n)
     every = torch.zeros(n, n)
-    bar = ProgressBar(len(dataset))
     with torch.no_grad():
-        for start in range(0, len(dataset), batch_size):
-            batch = pseudo_collate([dataset[i] for i in
-                                    range(start, min(start + batch_size, len(dataset)))])
+        for batch in _batches(dataset, batch_size):
             data = model.data_preprocessor(batch, False)
             samples = data['data_samples']
             logits = model.encode_decode(data['inputs'], [s.metainfo for s in samples])
@@ -63,12 +76,8 @@ def confusion(model, dataset, num_classes: int, thr: float, batch_size: int = 8)
                 score, label = probs.max(0)
                 gt = sample.gt_sem_seg.data[0]
                 known = gt < n
-                sure = known & (score >= thr)
-                kept += torch.bincount((label[sure] * n + gt[sure]).flatten(),
-                                       minlength=n * n).view(n, n).float()
-                every += torch.bincount((label[known] * n + gt[known]).flatten(),
-                                        minlength=n * n).view(n, n).float()
-                bar.update()
+                _add_pairs(kept, label, gt, known & (score >= thr))
+                _add_pairs(every, label, gt, known)
     return kept, every
 
 
@@ -82,11 +91,8 @@ def train_view_confusion(model, dataset, num_classes: int, batch_size: int = 8,
     kept = torch.zeros(n, n)
     every = torch.zeros(n, n)
     weak, strong = branches
-    bar = ProgressBar(len(dataset))
     with torch.no_grad():
-        for start in range(0, len(dataset), batch_size):
-            batch = pseudo_collate([dataset[i] for i in
-                                    range(start, min(start + batch_size, len(dataset)))])
+        for batch in _batches(dataset, batch_size):
             data = model.data_preprocessor(batch, True)
             inputs, samples = data['inputs'], data['data_samples']
             pseudo = model.adapter.pseudo_labels(model.teacher, inputs[weak], samples[weak],
@@ -99,10 +105,7 @@ def train_view_confusion(model, dataset, num_classes: int, batch_size: int = 8,
                     gt = sample.gt_sem_seg.data[0]
                     h, w = gt.shape
                     label = inst.labels[0, :h, :w]
-                    use = (gt < n) & (label >= 0)
-                    counts += torch.bincount((label[use] * n + gt[use]).flatten(),
-                                             minlength=n * n).view(n, n).float()
-            bar.update(len(samples[strong]))
+                    _add_pairs(counts, label, gt, (gt < n) & (label >= 0))
     return kept, every
 
 
