@@ -62,10 +62,11 @@ class CamVidDataset(BaseSegDataset):
 class LoadSegAnnotationsChecked(LoadAnnotations):
     """mmseg's ``LoadAnnotations`` that checks each label map as it loads.
 
-    A label map whose size differs from its image file's, or that holds a value
-    that is neither a class index (``0 .. num_classes - 1``) nor
-    ``ignore_index``, raises a ``ValueError`` naming the file and the values,
-    instead of training silently on wrong labels.
+    A label map with more than one channel, whose size differs from its image
+    file's, or that holds a value that is neither a class index
+    (``0 .. num_classes - 1``) nor ``ignore_index``, raises a ``ValueError``
+    naming the file and the values, instead of training silently on wrong
+    labels.
 
     Args:
         num_classes (int): Number of classes.
@@ -82,6 +83,10 @@ class LoadSegAnnotationsChecked(LoadAnnotations):
         super()._load_seg_map(results)
         seg = results['gt_seg_map']
         path = results.get('seg_map_path', 'a label map')
+        if seg.ndim != 2:  # e.g. a grey label map saved as RGB
+            raise ValueError(f'{path}: a label map must have one channel of class indices, this '
+                             f'one has shape {seg.shape}; save it as a single-channel (grey or '
+                             'palette) PNG')
         # The image file's size (``ori_shape``): a test pipeline may resize
         # the image before the label map is loaded.
         img_shape: Optional[tuple] = (results.get('ori_shape') or results.get('img_shape') or (

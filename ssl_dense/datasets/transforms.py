@@ -60,6 +60,10 @@ class MultiView(BaseTransform):
         if unknown:
             raise KeyError(f'views {unknown} are not in branches {self.branches}; add them to '
                            'branches (the model reads the same names)')
+        empty = [name for name, pipeline in views.items() if not pipeline]
+        if empty:
+            raise ValueError(f'views {empty} have no transforms; each view ends with its pack '
+                             'transform (e.g. PackSegInputs)')
         self.views = {name: Compose(pipeline) for name, pipeline in views.items()}
         self.shared = Compose(shared) if shared else None
 
@@ -73,10 +77,24 @@ class MultiView(BaseTransform):
                 return None
         for name, pipeline in self.views.items():
             view = copy.deepcopy(results)
-            packed = pipeline(view)
-            if packed is None:  # a transform asked to skip the sample
+            *steps, pack = pipeline.transforms
+            for step in steps:
+                view = step(view)
+                if view is None:  # a transform asked to skip the sample
+                    return None
+            unrecorded = _unrecorded_geometry(results, view)
+            packed = pack(view)
+            if packed is None:
                 return None
             sample = packed['data_samples']
+            if unrecorded:  # an error only where pseudo labels are moved (homography_of)
+                steps = ', '.join(type(t).__name__ for t in pipeline.transforms)
+                sample.set_metainfo(dict(unrecorded_geometry=(
+                    f'view {name!r} ({steps}) {unrecorded} but recorded no homography_matrix '
+                    "for it (mmcv's and mmseg's RandomFlip, RandomCrop and Resize record none), "
+                    'so pseudo labels moved to or from this view would land in the wrong place. '
+                    "Use mmdet's transforms (mmdet.RandomFlip, mmdet.RandomCrop, mmdet.Resize) "
+                    "or move the transform into MultiView's shared steps")))
             if 'homography_matrix' not in sample.metainfo:
                 raise KeyError(f'view {name!r} of {results.get("img_path", "sample")}: the '
                                "packed sample has no 'homography_matrix'; add it to meta_keys "
@@ -89,6 +107,33 @@ class MultiView(BaseTransform):
         views = ', '.join(f'{k}: {v!r}' for k, v in self.views.items())
         return (f'{type(self).__name__}(branches={self.branches}, shared={self.shared!r}, '
                 f'views={{{views}}})')
+
+
+def _unrecorded_geometry(before: dict, after: dict) -> Optional[str]:
+    """What a view's own transforms did to the image's geometry without
+    composing it into ``homography_matrix`` (``before``: the sample as the
+    views start, ``after``: one view before packing), or None.
+
+    Caught: a flip (``flip`` set by the view) that left the matrix's
+    orientation as it was, and a new image size while the matrix stayed the
+    same (a crop or resize). A rotation that records nothing is not caught.
+    """
+    start = np.asarray(before['homography_matrix'], dtype=np.float64)
+    own = np.asarray(after.get('homography_matrix', start), dtype=np.float64) @ np.linalg.inv(
+        start)
+    untouched = np.allclose(own, np.eye(3), atol=1e-6)
+    found = []
+    if after.get('flip') and not before.get('flip'):
+        direction = after.get('flip_direction') or 'horizontal'
+        # A horizontal or vertical flip mirrors (negative determinant); a
+        # diagonal one is a half turn, which only an untouched matrix misses.
+        if untouched if direction == 'diagonal' else np.linalg.det(own[:2, :2]) > 0:
+            found.append(f'flipped the image ({direction})')
+    size_in, size_out = before.get('img_shape'), after.get('img_shape')
+    if untouched and size_in is not None and size_out is not None and tuple(
+            size_in[:2]) != tuple(size_out[:2]):
+        found.append(f'made the image {size_out[1]}x{size_out[0]} (was {size_in[1]}x{size_in[0]})')
+    return ' and '.join(found) or None
 
 
 @TRANSFORMS.register_module()

@@ -1,6 +1,7 @@
 """MultiView: one sample, several views with their homography matrices."""
 import numpy as np
 import pytest
+import torch
 from mmengine.registry import DefaultScope
 
 from ssl_dense.datasets import MultiView
@@ -52,6 +53,32 @@ def test_shared_transforms_run_once_for_all_views():
     np.testing.assert_allclose(strong, np.array([[-1, 0, 100], [0, 1, 0], [0, 0, 1]]) @ weak)
     np.testing.assert_array_equal(out['inputs']['strong'].numpy(),
                                   out['inputs']['weak'].flip(-1).numpy())
+
+
+@pytest.mark.parametrize('transform, found', [
+    (dict(type='mmcv.RandomFlip', prob=1.0), r'flipped the image \(horizontal\)'),
+    (dict(type='mmseg.RandomCrop', crop_size=(96, 96)), r'made the image 96x96 \(was 640x480\)'),
+    (dict(type='mmcv.Resize', scale=(320, 240)), 'made the image 320x240'),
+])
+def test_view_geometry_without_homography_fails_where_pseudo_labels_move(transform, found):
+    """mmcv's and mmseg's flip, crop and resize move pixels without composing
+    homography_matrix: pseudo labels moved to such a view would be misplaced
+    in silence. The view is marked, and moving labels to it names the view,
+    what happened and the mmdet transform to use; mmdet's flip is fine."""
+    from ssl_dense.models.semi.adapter import homography_of
+    keys = KEYS + ('img_path', )
+    pack = dict(type='PackDetInputs', meta_keys=keys)
+    t = MultiView(views=dict(weak=[pack], strong=[transform, pack]))
+    out = t(_load())['data_samples']
+    homography_of(out['weak'], torch.zeros(1))  # the weak view is untouched
+    with pytest.raises(ValueError, match=rf"BloodImage_00001.jpg: view 'strong' \(\w+, "
+                                         rf"PackDetInputs\) {found}.*mmdet.RandomFlip"):
+        homography_of(out['strong'], torch.zeros(1))
+    good = MultiView(views=dict(strong=[dict(type='mmdet.RandomFlip', prob=1.0), pack]))
+    assert homography_of(good(_load())['data_samples']['strong'], torch.zeros(1))[0, 0] == -1
+    # Shared steps are harmless (every view inherits them): no mark.
+    shared = MultiView(shared=[transform], views=dict(strong=[pack]))
+    assert 'unrecorded_geometry' not in shared(_load())['data_samples']['strong']
 
 
 def test_missing_homography_meta_key_names_the_view():

@@ -57,6 +57,20 @@ def test_label_map_of_another_size_is_named(tmp_path):
                reduce_zero_label=False, seg_fields=[]))
 
 
+def test_label_map_with_colour_channels_is_named(tmp_path):
+    """A grey label map saved as RGB passes the value check channel by channel;
+    it must be named here, not fail in the loss with a shape error."""
+    root = _copy(tmp_path)
+    path = root / 'trainannot' / '0001TP_006750.png'
+    seg = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(path), np.dstack([seg] * 3))
+    t = LoadSegAnnotationsChecked(num_classes=11, ignore_index=11)
+    with pytest.raises(ValueError, match=r'0001TP_006750.png: a label map must have one '
+                                         r'channel .*\(360, 480, 3\)'):
+        t(dict(seg_map_path=str(path), img_shape=(360, 480), reduce_zero_label=False,
+               seg_fields=[]))
+
+
 def test_empty_folder_is_named(tmp_path):
     (tmp_path / 'unlabeled').mkdir()
     with pytest.raises(ValueError, match=r'no image with suffix .\.jpg. in .*unlabeled'):

@@ -116,6 +116,29 @@ def test_seg_cutmix_box_area_in_range():
         assert 0.01 <= (y2 - y1) * (x2 - x1) / (100 * 120) <= 0.45
 
 
+def test_seg_cutmix_box_area_is_a_share_of_each_image():
+    """Pseudo-label maps of one batch can differ in size (views of small
+    resized images are not padded): the box covers 2-40 % of the image it is
+    pasted into, clipped where the partner is smaller."""
+    from ssl_dense.models.tasks import SegCutMix
+    mix = SegCutMix(prob=1.0)
+    torch.manual_seed(0)
+    inputs = torch.stack([torch.zeros(3, 16, 16), torch.ones(3, 16, 16)])
+    shapes = [(16, 16), (16, 8)]  # image 1 is 16x8 plus padding
+    pseudo = [PixelData(labels=torch.full((1, h, w), v), scores=torch.ones(1, h, w),
+                        weights=torch.ones(1, h, w)) for v, (h, w) in enumerate(shapes)]
+    shares = {0: [], 1: []}
+    for _ in range(300):
+        _, out = mix(inputs, pseudo)
+        for i, (h, w) in enumerate(shapes):
+            shares[i].append(float((out[i].labels[0] != i).float().mean()))
+    # Image 1 takes boxes of its own size from the larger image 0.
+    assert 0.01 <= min(shares[1]) and max(shares[1]) <= 0.45
+    # Image 0's boxes are drawn on its 16x16 (up to 40 %: more than the 20 % a
+    # box drawn on the 16x8 overlap could cover) and clipped to image 1.
+    assert 0.22 < max(shares[0]) <= 0.45
+
+
 def test_seg_cutmix_defaults_mix_about_half_the_images():
     """UniMatch's setting by default: p = 0.5 per image, boxes of 2-40 %."""
     from ssl_dense.models.tasks import SegCutMix
@@ -169,9 +192,12 @@ class _HeadSegmentor(torch.nn.Module):
     def extract_feat(self, inputs):
         return [inputs]
 
-    def loss(self, inputs, samples):
-        losses = self.decode_head.loss([inputs], samples, self.train_cfg)
+    def _decode_head_forward_train(self, feats, samples):
+        losses = self.decode_head.loss(feats, samples, self.train_cfg)
         return {f'decode.{k}': v for k, v in losses.items()}
+
+    def loss(self, inputs, samples):
+        return self._decode_head_forward_train([inputs], samples)
 
 
 @pytest.mark.parametrize('scope', [None, 'ssl_dense', 'mmseg'])
@@ -292,3 +318,117 @@ def test_a_resize_without_homography_is_named():
         homography_of(sample, torch.zeros(1))
     sample.set_metainfo(dict(homography_matrix=np.diag([-0.7, 0.7, 1.0])))
     assert homography_of(sample, torch.zeros(1))[0, 0] == pytest.approx(-0.7)
+
+
+def _semi_segmentor(segmentor=None, decode_head=None, threshold=None):
+    """The CamVid mean-teacher model (random weights) with fields of its
+    segmentor, of its decode head or its threshold policy changed."""
+    from mmengine.config import Config
+
+    from ssl_dense.registry import MODELS
+    from tests.conftest import REPO_ROOT
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/mean_teacher_seg/'
+                          'mean-teacher_fpn_effl0_1xb16-2k_semi-1-8-camvid.py').model
+    cfg.model.backbone.pop('init_cfg', None)
+    cfg.model.decode_head.update(decode_head or {})
+    for key, value in (segmentor or {}).items():
+        cfg.model[key] = value
+    if threshold:
+        cfg.threshold = threshold
+    return MODELS.build(cfg)
+
+
+def _unlabeled_samples(shapes, pad=(64, 64)):
+    samples = []
+    for h, w in shapes:
+        sample = SegDataSample()
+        sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=pad,
+                                 homography_matrix=np.eye(3, dtype=np.float32)))
+        samples.append(sample)
+    return samples
+
+
+@pytest.mark.parametrize('bias, label', [(5.0, 1), (-5.0, 0)])
+def test_binary_head_pseudo_labels_follow_its_sigmoid(bias, label):
+    """A binary mmseg head (out_channels=1, sigmoid) gives classes [1 - p, p]:
+    a softmax over its one channel would label every pixel 0 with score 1."""
+    model = _semi_segmentor(decode_head=dict(
+        out_channels=1, num_classes=2, threshold=0.5,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)))
+    model.eval()
+    with torch.no_grad():
+        model.teacher.decode_head.conv_seg.weight.zero_()
+        model.teacher.decode_head.conv_seg.bias.fill_(bias)
+    samples = _unlabeled_samples([(64, 64)] * 2)
+    pseudo = model.adapter.pseudo_labels(model.teacher, torch.randn(2, 3, 64, 64), samples,
+                                         FixedThreshold(2, thr=0.95))
+    assert pseudo[0].labels.unique().tolist() == [label]
+    assert pseudo[0].scores.min() == pytest.approx(torch.sigmoid(torch.tensor(5.0)).item())
+    assert pseudo[0].weights.eq(1).all()
+
+
+def test_teacher_probabilities_do_not_depend_on_the_first_image_of_the_batch():
+    """In training, mmseg's data preprocessor gives each sample its unpadded
+    ``img_shape`` as a torch.Size, and predict_by_feat resizes the whole batch
+    to the first one's; pseudo labels are made at the padded size, whatever
+    the order."""
+    torch.manual_seed(0)
+    model = _semi_segmentor()
+    model.eval()
+    big, small = torch.randn(3, 64, 64), torch.randn(3, 64, 64)
+    small[:, 48:] = 0
+    small[:, :, 40:] = 0  # padding of a 48x40 image
+
+    def samples(shapes):
+        out = _unlabeled_samples(shapes)
+        for sample, shape in zip(out, shapes):
+            sample.set_metainfo(dict(img_shape=torch.Size(shape)))
+        return out
+
+    first = model.adapter.predict_probs(model.teacher, torch.stack([big, small]),
+                                        samples([(64, 64), (48, 40)]))
+    second = model.adapter.predict_probs(model.teacher, torch.stack([small, big]),
+                                         samples([(48, 40), (64, 64)]))
+    assert first.shape == (2, 11, 64, 64)
+    torch.testing.assert_close(first[0], second[1])
+    torch.testing.assert_close(first[1], second[0])
+
+
+@pytest.mark.parametrize('threshold', [None, dict(type='FixedThreshold', thr=0.0,
+                                                  num_classes=11)])
+def test_cascade_segmentor_learns_pseudo_labels_in_every_head(threshold):
+    """CascadeEncoderDecoder (OCRNet-style, a list of decode heads): class count
+    and ignore value come from the last head, and the unlabelled losses,
+    feature perturbation included, run through every head."""
+    import copy
+
+    from mmengine.structures import PixelData
+    common = dict(in_channels=64, in_index=3, channels=16, dropout_ratio=0.1, num_classes=11,
+                  ignore_index=11, norm_cfg=dict(type='BN', requires_grad=True),
+                  align_corners=False)
+    heads = [dict(common, type='FCNHead', num_convs=1, concat_input=False,
+                  loss_decode=dict(type='CrossEntropyLoss', loss_weight=0.4)),
+             dict(common, type='OCRHead', ocr_channels=16,
+                  loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0))]
+    model = _semi_segmentor(segmentor=dict(type='CascadeEncoderDecoder', num_stages=2,
+                                           decode_head=heads), threshold=threshold)
+    assert model.threshold.num_classes == 11
+    assert model.adapter.ignore_index(model.student) == 11
+    model.adapter.feature_perturbation = dict(p=0.5, weight=0.5)
+    model.unsup_weight = 1.0
+    torch.manual_seed(0)
+    labeled = _unlabeled_samples([(64, 64)] * 2)
+    for sample in labeled:
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 12, (1, 64, 64)))
+    weak = _unlabeled_samples([(64, 64)] * 2)
+    images = torch.randn(2, 3, 64, 64)
+    inputs = dict(sup=images, unsup_weak=images.clone(), unsup_strong=images.clone())
+    samples = dict(sup=labeled, unsup_weak=weak, unsup_strong=copy.deepcopy(weak))
+    model.train()
+    with torch.no_grad():
+        model.threshold.thr.fill_(0.0)  # every pixel a pseudo label
+        model.threshold.low.fill_(0.0)
+    losses = model.loss(inputs, samples)
+    for key in ('unsup_decode_0.loss_ce', 'unsup_decode_1.loss_ce',
+                'unsup_fp_decode_0.loss_ce', 'unsup_fp_decode_1.loss_ce'):
+        assert torch.isfinite(losses[key]) and losses[key] > 0, key

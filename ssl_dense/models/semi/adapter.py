@@ -113,6 +113,9 @@ def homography_of(sample, like: Tensor) -> Tensor:
         raise KeyError(f'{sample.metainfo.get("img_path", "a sample")} has no '
                        "'homography_matrix'; add it to meta_keys of the view's pack transform "
                        '(PackDetInputs, PackSegInputs, ...)')
+    if sample.metainfo.get('unrecorded_geometry'):  # found by MultiView
+        raise ValueError(f'{sample.metainfo.get("img_path", "a sample")}: '
+                         f'{sample.metainfo["unrecorded_geometry"]}')
     matrix = np.asarray(sample.metainfo['homography_matrix'], dtype=np.float64)
     scale = sample.metainfo.get('scale_factor')
     if scale is not None and _resize_not_recorded(matrix, np.asarray(scale, dtype=np.float64)):

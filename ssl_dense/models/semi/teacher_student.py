@@ -153,7 +153,8 @@ class TeacherStudent(BaseModel):
         # another (e.g. mmdet's inferencers build models in the mmdet scope).
         self.adapter = TASK_UTILS.build(dict(adapter, _scope_='ssl_dense'))
         threshold = dict(threshold or dict(type='FixedThreshold', thr=0.7), _scope_='ssl_dense')
-        threshold.setdefault('num_classes', self.adapter.num_classes(student))
+        if 'num_classes' not in threshold:  # asked only when the config leaves it out
+            threshold['num_classes'] = self.adapter.num_classes(student)
         self.threshold = THRESHOLDS.build(threshold)
         score_type = getattr(self.threshold, 'score_type', 'confidence')
         if score_type not in self.adapter.score_types:

@@ -125,27 +125,54 @@ class SegmentationAdapter(BaseTaskAdapter):
                 raise ValueError("feature_perturbation.at must be 'neck' or 'backbone', got "
                                  f"{self.feature_perturbation['at']!r}")
 
-    def num_classes(self, model: nn.Module) -> int:
+    @staticmethod
+    def _final_head(model: nn.Module) -> nn.Module:
+        """The decode head whose output is the prediction (the last one of a
+        ``CascadeEncoderDecoder``'s list)."""
         head = getattr(model, 'decode_head', None)
-        if head is None or not hasattr(head, 'num_classes'):
-            raise AttributeError(f'{type(model).__name__} has no decode_head.num_classes; '
-                                 'set threshold.num_classes')
+        if isinstance(head, nn.ModuleList):
+            head = head[-1]
+        if head is None:
+            raise AttributeError(f'{type(model).__name__} has no decode_head; the '
+                                 'SegmentationAdapter serves mmseg EncoderDecoder segmentors')
+        return head
+
+    def num_classes(self, model: nn.Module) -> int:
+        head = self._final_head(model)
+        if not hasattr(head, 'num_classes'):
+            raise AttributeError(f'{type(head).__name__} (decode head of {type(model).__name__}) '
+                                 'has no num_classes; set threshold.num_classes')
         return int(head.num_classes)
 
-    @staticmethod
-    def ignore_index(model: nn.Module) -> int:
-        return int(getattr(model.decode_head, 'ignore_index', 255))
+    @classmethod
+    def ignore_index(cls, model: nn.Module) -> int:
+        head = cls._final_head(model)
+        if not hasattr(head, 'ignore_index'):
+            raise AttributeError(f'{type(head).__name__} (decode head of {type(model).__name__}) '
+                                 'has no ignore_index: unlabelled pixels need one')
+        return int(head.ignore_index)
 
     def supervised_loss(self, student, inputs, data_samples):
         return student.loss(inputs, data_samples)
 
     @torch.no_grad()
     def predict_probs(self, model: nn.Module, inputs: Tensor, data_samples: List) -> Tensor:
-        """Softmax of ``model`` at the batch's padded input size, (N, C, H, W)."""
-        logits = model.encode_decode(inputs, [s.metainfo for s in data_samples])
-        if logits.shape[-2:] != inputs.shape[-2:]:
-            logits = F.interpolate(logits, size=inputs.shape[-2:], mode='bilinear',
-                                   align_corners=False)
+        """Class probabilities of ``model`` at the batch's padded input size,
+        (N, C, H, W).
+
+        The logits are resized once, straight to the padded size (mmseg's
+        ``predict_by_feat`` would resize every image to the first image's
+        size). A binary head (``out_channels=1``, sigmoid) gives the two
+        classes ``[1 - p, p]``.
+        """
+        size = torch.Size(inputs.shape[-2:])
+        logits = model.encode_decode(inputs, [dict(s.metainfo, img_shape=size)
+                                              for s in data_samples])
+        if logits.shape[-2:] != size:
+            logits = F.interpolate(logits, size=size, mode='bilinear', align_corners=False)
+        if logits.shape[1] == 1:
+            foreground = logits.sigmoid()
+            return torch.cat([1 - foreground, foreground], dim=1)
         return logits.softmax(dim=1)
 
     @torch.no_grad()
@@ -251,9 +278,11 @@ class SegmentationAdapter(BaseTaskAdapter):
                 feats = student.neck(feats)
         else:
             feats = drop(student.extract_feat(inputs))
+        # The segmentor's own decode-head step (a cascade runs all its heads);
+        # keys like 'decode.loss_ce' are logged as 'fp_decode.loss_ce'.
         with self._pseudo_sampler(student):
-            losses = student.decode_head.loss(feats, samples, student.train_cfg)
-        return {f'fp_decode.{k}': scale_loss(finite_or_zero(v, student), weight)
+            losses = student._decode_head_forward_train(feats, samples)
+        return {f'fp_{k}': scale_loss(finite_or_zero(v, student), weight)
                 for k, v in losses.items() if 'loss' in k}
 
     @contextmanager
@@ -425,9 +454,10 @@ class SegCutMix:
             if torch.rand(1).item() >= self.prob:
                 continue
             j = (i + 1) % n
-            h = min(out[i].labels.shape[-2], source[j].labels.shape[-2])
-            w = min(out[i].labels.shape[-1], source[j].labels.shape[-1])
-            y1, x1, y2, x2 = self.box(h, w)
+            # The box's area is a share of image i's map; the part of it that
+            # the partner's (smaller) map does not cover stays image i's own.
+            y1, x1, y2, x2 = self.box(*out[i].labels.shape[-2:])
+            y2, x2 = min(y2, source[j].labels.shape[-2]), min(x2, source[j].labels.shape[-1])
             out_inputs[i, :, y1:y2, x1:x2] = source_inputs[j, :, y1:y2, x1:x2]
             for key in ('labels', 'scores', 'weights'):
                 getattr(out[i], key)[:, y1:y2, x1:x2] = getattr(source[j], key)[:, y1:y2, x1:x2]
