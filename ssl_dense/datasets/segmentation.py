@@ -1,8 +1,10 @@
 """Segmentation data: CamVid, and label maps checked as they are loaded."""
+import logging
 import os.path as osp
 from typing import Optional
 
 import numpy as np
+from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.datasets.transforms import LoadAnnotations
 
@@ -66,23 +68,50 @@ class LoadSegAnnotationsChecked(LoadAnnotations):
     file's, or that holds a value that is neither a class index
     (``0 .. num_classes - 1``) nor ``ignore_index``, raises a ``ValueError``
     naming the file and the values, instead of training silently on wrong
-    labels.
+    labels; a missing or undecodable file raises an ``OSError`` naming it.
+    With ``skip_bad=True`` (for training pipelines) such a sample is logged
+    once as a warning and skipped instead (the dataset draws another), so one
+    bad label map does not stop a long run.
 
     Args:
         num_classes (int): Number of classes.
         ignore_index (int): The one extra allowed value (void).
             Defaults to 255.
+        skip_bad (bool): Skip samples whose label map is bad instead of
+            failing. Defaults to False.
         **kwargs: Passed to mmseg's ``LoadAnnotations``.
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = 255, **kwargs) -> None:
+    def __init__(self, num_classes: int, ignore_index: int = 255, skip_bad: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.skip_bad = skip_bad
+        self._warned: set = set()
+
+    def transform(self, results: dict) -> Optional[dict]:
+        try:
+            return super().transform(results)
+        except (OSError, ValueError) as err:
+            if not self.skip_bad:
+                raise
+            path = results.get('seg_map_path')
+            if path not in self._warned:
+                self._warned.add(path)
+                print_log(f'{err}; skipped (skip_bad=True)', logger='current',
+                          level=logging.WARNING)
+            return None
 
     def _load_seg_map(self, results: dict) -> None:
-        super()._load_seg_map(results)
-        seg = results['gt_seg_map']
         path = results.get('seg_map_path', 'a label map')
+        try:
+            super()._load_seg_map(results)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f'{path}: label map not found') from err
+        except (AttributeError, OSError) as err:  # cv2 decodes a broken file to None
+            raise OSError(f'{path}: cannot decode the label map (corrupt or not an image: '
+                          f'{err})') from err
+        seg = results['gt_seg_map']
         if seg.ndim != 2:  # e.g. a grey label map saved as RGB
             raise ValueError(f'{path}: a label map must have one channel of class indices, this '
                              f'one has shape {seg.shape}; save it as a single-channel (grey or '
@@ -102,4 +131,4 @@ class LoadSegAnnotationsChecked(LoadAnnotations):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(num_classes={self.num_classes}, '
-                f'ignore_index={self.ignore_index})')
+                f'ignore_index={self.ignore_index}, skip_bad={self.skip_bad})')

@@ -89,3 +89,31 @@ def test_split_listing_images_the_folder_lacks_is_named(tmp_path):
         with DefaultScope.overwrite_default_scope('mmseg'):
             CamVidDataset(data_root=str(tmp_path), ann_file='split.txt',
                           data_prefix=dict(img_path='unlabeled'), pipeline=[])
+
+
+def test_bad_label_maps_are_named_or_skipped_in_training(tmp_path):
+    """A corrupt label map is an OSError naming the file (mmcv would fail on
+    None without a name); with skip_bad=True a training dataset logs each bad
+    map once and draws another sample, so a long run goes on."""
+    root = _copy(tmp_path)
+    (root / 'trainannot' / '0001TP_006690.png').write_bytes(b'not a png')
+    values = root / 'trainannot' / '0001TP_006720.png'
+    seg = cv2.imread(str(values), cv2.IMREAD_UNCHANGED)
+    seg[5, 5] = 99
+    cv2.imwrite(str(values), seg)
+    t = LoadSegAnnotationsChecked(num_classes=11, ignore_index=11)
+    with pytest.raises(OSError, match=r'0001TP_006690.png: cannot decode the label map'):
+        t(dict(seg_map_path=str(root / 'trainannot' / '0001TP_006690.png'),
+               img_shape=(360, 480), reduce_zero_label=False, seg_fields=[]))
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='ssl_dense.LoadSegAnnotationsChecked', num_classes=11, ignore_index=11,
+                     skip_bad=True)]
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        ds = CamVidDataset(data_root=str(root), pipeline=pipeline,
+                           data_prefix=dict(img_path='train', seg_map_path='trainannot'))
+        drawn = [ds[i]['seg_map_path'].rsplit('/', 1)[-1] for i in range(len(ds))
+                 for _ in range(3)]
+    assert set(drawn) <= {'0001TP_006750.png', '0001TP_006780.png'}
+    skipping = ds.pipeline.transforms[1]
+    assert {p.rsplit('/', 1)[-1] for p in skipping._warned} == {'0001TP_006690.png',
+                                                                '0001TP_006720.png'}

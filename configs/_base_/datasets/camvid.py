@@ -17,6 +17,9 @@ crop_size = (128, 128)  # (width, height)
 meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor',
              'flip', 'flip_direction', 'reduce_zero_label', 'homography_matrix')
 
+# A bad label map (values outside the classes, another size, corrupt) is an
+# error naming the file; add skip_bad=True to LoadSegAnnotationsChecked to
+# skip such samples with a warning and go on.
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='ssl_dense.LoadSegAnnotationsChecked', num_classes=11, ignore_index=11),
