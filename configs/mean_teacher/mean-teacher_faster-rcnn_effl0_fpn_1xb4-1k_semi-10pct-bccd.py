@@ -4,10 +4,16 @@ _base_ = [
     '../_base_/models/faster-rcnn_effl0_fpn.py',
     '../_base_/semi/mean-teacher_bccd-10pct.py',
 ]
+detector = _base_.model
+# Pseudo boxes in a policy's soft band become ignored regions; both stages'
+# assigners must ignore anchors and proposals on them (mmdet's default -1 does
+# not), or band boxes count as background.
+detector.train_cfg.rpn.assigner.ignore_iof_thr = 0.5
+detector.train_cfg.rcnn.assigner.ignore_iof_thr = 0.5
 model = dict(
     _delete_=True,
     type='ssl_dense.TeacherStudent',
-    model={{_base_.model}},
+    model=detector,
     adapter=dict(type='DetectionAdapter'),
     threshold=dict(type='FixedThreshold', thr=0.5),
     branches={{_base_.branches}},

@@ -230,9 +230,61 @@ def test_dual_threshold_band_becomes_ignored_instances():
     assert used.gt_instances.bboxes.tolist() == [[0., 0., 10., 10.]]
     assert used.ignored_instances.bboxes.tolist() == [[20., 20., 40., 40.]]
     assert losses['loss_cls'].requires_grad
+    # Logged counts are pseudo labels: the certain box, not the band one.
     stats = adapter.pseudo_label_stats([pseudo], 2)
-    assert stats['count'].tolist() == [1.0, 1.0]
-    assert stats['mean_score'].tolist() == pytest.approx([0.9, 0.5])
+    assert stats['count'].tolist() == [1.0, 0.0]
+    assert stats['mean_score'].tolist() == pytest.approx([0.9, 0.0])
+
+
+def test_band_boxes_on_a_certain_box_are_dropped_not_ignored():
+    """mmdet's assigners ignore an anchor inside an ignored region even when
+    it matches a certain box: a band box on a certain box (a duplicate, or
+    the same cell scored as another class) would take that box's best
+    anchors. It is dropped; a band box elsewhere stays an ignored region."""
+    inst = InstanceData(bboxes=torch.tensor([[0., 0., 40., 40.], [2., 0., 40., 40.],
+                                             [0., 0., 40., 24.], [60., 60., 90., 90.]]),
+                        labels=torch.tensor([0, 1, 0, 0]), scores=torch.tensor([.9, .4, .4, .4]),
+                        weights=torch.tensor([1., .4, .4, .4]))
+    student = _RecordingStudent()
+    DetectionAdapter().unsupervised_loss(student, torch.zeros(1, 3, 8, 8),
+                                         [_sample(np.eye(3))], [inst])
+    # IoU with the certain box: 0.95 (other class), 0.6 (same class), 0.
+    assert student.samples[0].ignored_instances.bboxes.tolist() == [[60., 60., 90., 90.]]
+    student = _RecordingStudent()
+    DetectionAdapter(band_overlap_iou=0.7).unsupervised_loss(
+        student, torch.zeros(1, 3, 8, 8), [_sample(np.eye(3))], [inst])
+    assert len(student.samples[0].ignored_instances) == 2
+
+
+@pytest.mark.parametrize('detector, ignores', [('retinanet', True), ('faster-rcnn', True),
+                                               ('fcos', False)])
+def test_which_shipped_detectors_read_ignored_regions(detector, ignores):
+    """Band boxes only work where an assigner ignores anchors on them; FCOS
+    has no assigner, and mmdet's Faster R-CNN default (-1) ignores nothing,
+    so the semi configs set 0.5 for both of its stages."""
+    from ssl_dense.models.tasks.detection import ignores_regions
+    cfg = Config.fromfile(f'configs/mean_teacher/mean-teacher_{detector}_effl0_fpn_1xb4-1k_'
+                          'semi-10pct-bccd.py')
+    cfg.model.model.backbone.pop('init_cfg', None)
+    model = MODELS.build(cfg.model)
+    assert ignores_regions(model.student) is ignores
+    if detector == 'faster-rcnn':
+        assert model.student.rpn_head.assigner.ignore_iof_thr == 0.5
+        assert model.student.roi_head.bbox_assigner.ignore_iof_thr == 0.5
+
+
+def test_a_student_that_ignores_nothing_gets_one_warning():
+    from unittest.mock import patch
+    band = InstanceData(bboxes=torch.tensor([[0., 0., 10., 10.], [50., 50., 60., 60.]]),
+                        labels=torch.tensor([0, 0]), scores=torch.tensor([.9, .4]),
+                        weights=torch.tensor([1., .4]))
+    adapter = DetectionAdapter()
+    with patch('ssl_dense.models.tasks.detection.print_log') as warn:
+        for _ in range(2):
+            adapter.unsupervised_loss(_RecordingStudent(), torch.zeros(1, 3, 8, 8),
+                                      [_sample(np.eye(3))], [band])
+    assert warn.call_count == 1
+    assert 'no assigner that ignores them' in warn.call_args.args[0]
 
 
 def test_labeled_scores_keep_teacher_boxes_that_match_ground_truth():
@@ -392,6 +444,14 @@ def test_pseudo_label_quality_against_hidden_ground_truth():
     q = DetectionAdapter().pseudo_label_quality([pseudo], [sample], 2)
     assert q['num_pseudo'].tolist() == [1., 1.] and q['tp'].tolist() == [1., 0.]
     assert q['num_gt'].tolist() == [1., 2.] and q['num_gt_found'].tolist() == [1., 0.]
+    # Two certain boxes on one object (IoU 0.7 each with it): one is right,
+    # the duplicate is a false positive, as in detection metrics.
+    twice = InstanceData(bboxes=torch.tensor([[0., 0., 10., 7.], [0., 3., 10., 10.]]),
+                         labels=torch.tensor([0, 0]), scores=torch.tensor([.8, .9]),
+                         weights=torch.tensor([1., 1.]))
+    q = DetectionAdapter().pseudo_label_quality([twice], [sample], 2)
+    assert q['num_pseudo'].tolist() == [2., 0.] and q['tp'].tolist() == [1., 0.]
+    assert q['num_gt_found'].tolist() == [1., 0.]
     with pytest.raises(KeyError, match='hidden ground truth'):
         DetectionAdapter().pseudo_label_quality([pseudo], [_sample(np.eye(3))], 2)
 

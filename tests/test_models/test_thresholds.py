@@ -101,6 +101,26 @@ def test_gmm_keeps_last_scores_only():
     assert sorted(policy._scores_of(0).tolist()) == pytest.approx([0.2, 0.3, 0.4, 0.5])
 
 
+def test_gmm_bank_samples_a_large_update_instead_of_keeping_its_tail():
+    """Detectors return boxes sorted by score: an update with more boxes than
+    the bank holds must not keep only its lowest (noise) scores, or the
+    threshold falls to its floor and noise becomes pseudo labels."""
+    torch.manual_seed(0)
+    objects = 0.6 + torch.rand(4 * 25) * 0.35  # 4 images, 25 objects each
+    noise = 0.05 + torch.rand(4 * 150) * 0.25
+    sorted_batch = torch.cat([objects, noise]).sort(descending=True).values
+    policy = GMMThreshold(1)  # capacity 100, as Consistent-Teacher
+    policy.update(sorted_batch, torch.zeros(len(sorted_batch)).long())
+    banked = policy._scores_of(0)
+    assert len(banked) == 100 and banked.max() > 0.9 and banked.min() < 0.1
+    assert 0.12 < (banked >= 0.6).float().mean() < 0.16  # 100 of 700
+    assert policy.thresholds().item() > 0.3
+    shuffled = GMMThreshold(1)
+    shuffled.update(sorted_batch[torch.randperm(len(sorted_batch))],
+                    torch.zeros(len(sorted_batch)).long())
+    assert policy.thresholds().item() == pytest.approx(shuffled.thresholds().item())
+
+
 @pytest.mark.parametrize('cls', [AdaptiveThreshold, DualThreshold, GMMThreshold])
 def test_state_dict_round_trip(cls):
     torch.manual_seed(1)

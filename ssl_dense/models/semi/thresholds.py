@@ -231,7 +231,13 @@ class AdaptiveThreshold(BaseThreshold):
 
 
 class _ScoreBank(BaseThreshold):
-    """Keeps the last ``capacity`` scores of each class in a ring buffer."""
+    """Keeps the last ``capacity`` scores of each class in a ring buffer.
+
+    An update with more than ``capacity`` scores of a class banks an evenly
+    spaced sample of them (sorted; the same on every rank), so the bank keeps
+    the update's distribution: detectors return boxes sorted by score, and
+    the update's last ``capacity`` would be its lowest scores only.
+    """
 
     def __init__(self, num_classes: int, capacity: int) -> None:
         super().__init__(num_classes)
@@ -247,7 +253,11 @@ class _ScoreBank(BaseThreshold):
         scores, labels = _gather(scores.float(), labels)
         touched = torch.zeros(self.num_classes, dtype=torch.bool)
         for c in labels.unique().tolist():
-            new = scores[labels == c][-self.capacity:].to(self.bank)
+            new = scores[labels == c]
+            if new.numel() > self.capacity:
+                pick = torch.linspace(0, new.numel() - 1, self.capacity, device=new.device)
+                new = new.sort().values[pick.round().long()]
+            new = new.to(self.bank)
             n = new.numel()
             idx = (self.cursor[c] + torch.arange(n, device=self.bank.device)) % self.capacity
             self.bank[c, idx] = new
@@ -378,10 +388,11 @@ def gmm_1d_threshold(values: Tensor, iters: int = 100) -> Optional[float]:
 class GMMThreshold(_ScoreBank):
     """Per-class threshold from a 2-component Gaussian mixture (Consistent-Teacher).
 
-    The last ``capacity`` teacher scores of each class (above ``floor``) are
-    modelled as a mixture of a low (noise) and a high (object) Gaussian; the
-    threshold is the lowest banked score where the high component is the more
-    probable one, clamped to [``min_thr``, ``max_thr``].
+    The latest ``capacity`` teacher scores of each class (above ``floor``;
+    a sample of an update that brings more) are modelled as a mixture of a
+    low (noise) and a high (object) Gaussian; the threshold is the lowest
+    banked score where the high component is the more probable one, clamped
+    to [``min_thr``, ``max_thr``].
 
     Args:
         num_classes (int): Number of classes.

@@ -1,9 +1,11 @@
 """Detection adapter: pseudo boxes for any mmdet detector (one- or two-stage)."""
+import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.dist import get_world_size
+from mmengine.logging import print_log
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -25,8 +27,13 @@ class DetectionAdapter(BaseTaskAdapter):
       Boxes with weight 1 become ground truth of the strong view. Boxes with
       a weight between 0 and 1 (the dual threshold's uncertain band) become
       ``ignored_instances``: assigners with ``ignore_iof_thr > 0`` neither
-      reward nor punish predictions there. Per-box soft loss weights are not
-      possible generically, since mmdet heads take no per-box weights.
+      reward nor punish predictions there (mmdet's assigners ignore such an
+      anchor even when it matches a certain box, so band boxes that overlap
+      a certain box, of any class, with IoU >= ``band_overlap_iou`` are
+      dropped first). A detector without such an assigner (FCOS, or mmdet's
+      default ``ignore_iof_thr=-1``) treats them as background: a warning
+      says so once. Per-box soft loss weights are not possible generically,
+      since mmdet heads take no per-box weights.
     * Boxes move from the weak to the strong view with
       ``H_strong @ inverse(H_weak)`` of the recorded homography matrices,
       are clipped to the strong view and dropped when smaller than
@@ -44,11 +51,18 @@ class DetectionAdapter(BaseTaskAdapter):
             which a teacher box on a labeled image counts as correct (for
             policies that learn from labeled data). Defaults to 0.5.
         loss_weights (dict[str, float], optional): Weights of the student's
-            loss terms on pseudo boxes, by the detector's loss name (e.g.
-            ``dict(loss_bbox=0.0)`` keeps only classification, as Unbiased
-            Teacher does: teacher boxes are good enough to say *what* is
-            there, not precisely *where*). Unlisted terms keep weight 1.
-            Defaults to None.
+            loss terms on pseudo boxes, by the detector's loss name. E.g.
+            classification only, as Unbiased Teacher trains on pseudo boxes
+            (teacher boxes are good enough to say *what* is there, not
+            precisely *where*): ``dict(loss_bbox=0.0)`` for RetinaNet,
+            ``dict(loss_bbox=0.0, loss_centerness=0.0)`` for FCOS,
+            ``dict(loss_bbox=0.0, loss_rpn_bbox=0.0)`` for Faster R-CNN.
+            Unlisted terms keep weight 1. Defaults to None.
+        band_overlap_iou (float): Band (uncertain) boxes overlapping a
+            certain box with at least this IoU, whatever their classes, are
+            dropped instead of ignored: the object is already labelled, and
+            the ignored region would take the certain box's best anchors.
+            Defaults to 0.5.
         expected_count_norm (Sequence[str]): Loss terms of the student on
             pseudo boxes to normalise by the *expected* number of objects
             instead of the number of pseudo boxes found. Dense one-stage heads
@@ -69,8 +83,10 @@ class DetectionAdapter(BaseTaskAdapter):
     def __init__(self, min_size: float = 2.0, match_iou: float = 0.5,
                  loss_weights: Optional[Dict[str, float]] = None,
                  expected_count_norm: Sequence[str] = (),
-                 count_momentum: float = 0.9) -> None:
+                 count_momentum: float = 0.9, band_overlap_iou: float = 0.5) -> None:
         self.min_size = min_size
+        self.band_overlap_iou = band_overlap_iou
+        self._warned_no_ignore = False
         self.match_iou = match_iou
         self.loss_weights = dict(loss_weights or {})
         self.expected_count_norm = tuple(expected_count_norm)
@@ -201,11 +217,14 @@ class DetectionAdapter(BaseTaskAdapter):
         for i in keep:
             sample, inst = data_samples[i].clone(), pseudo[i]
             certain = inst.weights >= 1
+            band = self._band_without_certain_overlap(inst.bboxes, certain)
             sample.gt_instances = InstanceData(bboxes=inst.bboxes[certain],
                                                labels=inst.labels[certain])
-            sample.ignored_instances = InstanceData(bboxes=inst.bboxes[~certain],
-                                                    labels=inst.labels[~certain])
+            sample.ignored_instances = InstanceData(bboxes=inst.bboxes[band],
+                                                    labels=inst.labels[band])
             samples.append(sample)
+        if any(len(s.ignored_instances) for s in samples):
+            self._warn_if_ignored_regions_unused(student)
         losses = student.loss(inputs[keep] if len(keep) < len(pseudo) else inputs, samples)
         for option in ('loss_weights', 'expected_count_norm'):
             unknown = set(getattr(self, option)) - set(losses)
@@ -223,12 +242,36 @@ class DetectionAdapter(BaseTaskAdapter):
         return {k: scale_loss(finite_or_zero(v, student), weights.get(k, 1.0))
                 for k, v in losses.items()}
 
+    def _band_without_certain_overlap(self, bboxes: Tensor, certain: Tensor) -> Tensor:
+        """Mask of the band boxes that overlap no certain box by
+        ``band_overlap_iou`` or more."""
+        from mmdet.structures.bbox import bbox_overlaps
+        band = ~certain
+        if band.any() and certain.any():
+            iou = bbox_overlaps(bboxes[band], bboxes[certain])
+            band[band.clone()] = iou.max(dim=1).values < self.band_overlap_iou
+        return band
+
+    def _warn_if_ignored_regions_unused(self, student: nn.Module) -> None:
+        """Warn once when no assigner of ``student`` reads ignored regions."""
+        if self._warned_no_ignore:
+            return
+        self._warned_no_ignore = True
+        if not ignores_regions(student):
+            print_log(f'DetectionAdapter: band pseudo boxes are passed as ignored regions, but '
+                      f'{type(student).__name__} has no assigner that ignores them (none with '
+                      'ignore_iof_thr > 0), so they count as background. Set '
+                      'ignore_iof_thr=0.5 in its assigners (train_cfg), or use a policy '
+                      'without a band.', logger='current', level=logging.WARNING)
+
     @torch.no_grad()
     def pseudo_label_quality(self, pseudo, data_samples, num_classes: int) -> Dict[str, Tensor]:
         """Certain pseudo boxes (weight 1) against hidden ground truth of the
-        weak view: a pseudo box is correct when it overlaps a ground-truth box
-        of its class with IoU >= ``match_iou``; a ground-truth box is found
-        when a certain pseudo box of its class overlaps it that much."""
+        weak view, matched one to one as in detection metrics: in order of
+        score, a pseudo box is correct when it overlaps a ground-truth box of
+        its class not yet matched with IoU >= ``match_iou`` (a duplicate of a
+        found box is a false positive); ground-truth boxes so matched are
+        found."""
         from mmdet.structures.bbox import bbox_overlaps
         out = {k: torch.zeros(num_classes) for k in ('num_pseudo', 'tp', 'num_gt', 'num_gt_found')}
         for inst, sample in zip(pseudo, data_samples):
@@ -244,20 +287,48 @@ class DetectionAdapter(BaseTaskAdapter):
             gt_boxes, gt_labels = gt_boxes.to(boxes), gt.labels.to(labels)
             iou = bbox_overlaps(boxes, gt_boxes)
             iou[labels[:, None] != gt_labels[None, :]] = 0
-            hit = iou >= self.match_iou
-            for key, value in (('num_pseudo', labels), ('tp', labels[hit.any(dim=1)]),
-                               ('num_gt', gt_labels), ('num_gt_found', gt_labels[hit.any(dim=0)])):
+            correct, found = _match_one_to_one(iou, inst.scores[certain], self.match_iou)
+            for key, value in (('num_pseudo', labels), ('tp', labels[correct]),
+                               ('num_gt', gt_labels), ('num_gt_found', gt_labels[found])):
                 out[key] += torch.bincount(value.cpu(), minlength=num_classes).float()
         return out
 
     def pseudo_label_stats(self, pseudo, num_classes: int) -> Dict[str, Tensor]:
+        """Count and mean score of the certain (weight 1) pseudo boxes per
+        class; band boxes are not pseudo labels."""
         count = torch.zeros(num_classes)
         total = torch.zeros(num_classes)
         for inst in pseudo:
-            labels = inst.labels.cpu()
+            certain = inst.weights >= 1
+            labels = inst.labels[certain].cpu()
             count += torch.bincount(labels, minlength=num_classes).float()
-            total.index_add_(0, labels, inst.scores.detach().float().cpu())
+            total.index_add_(0, labels, inst.scores[certain].detach().float().cpu())
         return dict(count=count, mean_score=total / count.clamp(min=1))
+
+
+def ignores_regions(detector: nn.Module) -> bool:
+    """Whether any assigner of ``detector`` ignores anchors or proposals on
+    ``ignored_instances`` (``ignore_iof_thr > 0``; FCOS has no assigner)."""
+    assigners = [a for module in detector.modules() for name in ('assigner', 'bbox_assigner')
+                 if (a := getattr(module, name, None)) is not None]
+    return any(getattr(a, 'ignore_iof_thr', -1) > 0 for a in assigners)
+
+
+def _match_one_to_one(iou: Tensor, scores: Tensor, min_iou: float) -> Tuple[Tensor, Tensor]:
+    """Greedy matching, highest score first, of predictions (rows of ``iou``)
+    to ground truth (columns): each takes the unmatched ground-truth box it
+    overlaps most, if by ``min_iou`` or more. Returns the masks of matched
+    predictions and of matched ground truth."""
+    correct = torch.zeros(iou.shape[0], dtype=torch.bool, device=iou.device)
+    found = torch.zeros(iou.shape[1], dtype=torch.bool, device=iou.device)
+    for i in scores.argsort(descending=True).tolist():
+        if not iou.shape[1]:
+            break
+        overlap = iou[i].masked_fill(found, -1.0)
+        best = int(overlap.argmax())
+        if overlap[best] >= min_iou:
+            correct[i] = found[best] = True
+    return correct, found
 
 
 def _predict_copy(sample):
