@@ -120,7 +120,9 @@ def test_one(args: argparse.Namespace) -> dict:
     if args.show_dir:
         vis_hook = cfg.default_hooks.get('visualization')
         if vis_hook is None:
-            raise KeyError(f'--show-dir needs default_hooks.visualization in {args.config}')
+            raise KeyError(f'--show-dir needs default_hooks.visualization in {args.config} '
+                           '(the detection configs have it); to draw segmentation or pose '
+                           'predictions, run demo/image_demo.py on the test images')
         vis_hook.draw = True
         vis_hook.test_out_dir = args.show_dir
     if args.out:
