@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', help='dump raw predictions to this pickle file (with --folds: '
                         'one file per fold, at OUT with {fold} filled or _fold<K> added)')
     parser.add_argument('--show-dir', help='save images with drawn predictions to this '
-                        'directory, inside the work dir')
+                        'directory, inside the work dir (detection and segmentation configs)')
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow the checkpoint to be unpickled with weights_only=False. '
                         'Only for files you trust: unpickling can run arbitrary code')
@@ -104,6 +104,28 @@ def fold_summary(per_fold: list) -> dict:
     return out
 
 
+def draw_predictions(cfg, show_dir: str, config: str) -> None:
+    """Turn on the task's visualization hook so that every test image is
+    drawn with its predictions: detection into
+    ``<work_dir>/<timestamp>/<show_dir>``, segmentation (mmseg's hook, added
+    when the config names none) into ``<work_dir>/<show_dir>/vis_data/
+    vis_image``."""
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        if 'Seg' not in str(cfg.get('visualizer', {}).get('type', '')):
+            raise KeyError(f'--show-dir needs default_hooks.visualization in {config} (the '
+                           'detection configs have it, segmentation configs get one); to draw '
+                           'pose predictions run demo/image_demo.py on the test images (mmpose\'s '
+                           'visualizer needs torchvision)')
+        cfg.default_hooks.visualization = dict(type='mmseg.SegVisualizationHook')
+        hook = cfg.default_hooks.visualization  # the config's copy
+    if 'SegVisualizationHook' in hook['type']:
+        hook.update(draw=True, interval=1)
+        cfg.visualizer.save_dir = osp.join(cfg.work_dir, show_dir)
+    else:  # mmdet's DetVisualizationHook
+        hook.update(draw=True, test_out_dir=show_dir)
+
+
 def test_one(args: argparse.Namespace) -> dict:
     """Evaluate ``args.checkpoint`` on the test set of ``args.config``."""
     cfg = load_tool_config(args)
@@ -118,13 +140,7 @@ def test_one(args: argparse.Namespace) -> dict:
         trust_checkpoint_file(args.checkpoint)
 
     if args.show_dir:
-        vis_hook = cfg.default_hooks.get('visualization')
-        if vis_hook is None:
-            raise KeyError(f'--show-dir needs default_hooks.visualization in {args.config} '
-                           '(the detection configs have it); to draw segmentation or pose '
-                           'predictions, run demo/image_demo.py on the test images')
-        vis_hook.draw = True
-        vis_hook.test_out_dir = args.show_dir
+        draw_predictions(cfg, args.show_dir, args.config)
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out}')

@@ -1,6 +1,7 @@
 """Image and video demos for segmentation (a 2-iteration mean-teacher model
 around Semantic FPN), on real CamVid frames."""
 import glob
+import os
 import os.path as osp
 
 import cv2
@@ -128,3 +129,26 @@ def test_checkpoint_without_dataset_meta_keeps_the_datasets_colours(seg_model, t
     predictor = SegPredictor(config, str(bare))
     assert list(predictor.classes) == list(CamVidDataset.METAINFO['classes'])
     assert predictor.palette == [tuple(c) for c in CamVidDataset.METAINFO['palette']]
+
+
+def test_test_tool_show_dir_draws_every_test_image(seg_model, tmp_path):
+    """`tools/test.py --show-dir` works for segmentation configs too (they
+    name no visualization hook: mmseg's is added and draws every image)."""
+    import subprocess
+    import sys
+    config, checkpoint = seg_model
+    root = osp.join(REPO_ROOT, 'tests', 'data', 'camvid')
+    run = subprocess.run([
+        sys.executable, osp.join(REPO_ROOT, 'tools', 'test.py'), config, checkpoint,
+        '--work-dir', str(tmp_path), '--show-dir', 'vis', '--cfg-options',
+        f'test_dataloader.dataset.data_root={root}',
+        'test_dataloader.dataset.data_prefix.img_path=train',
+        'test_dataloader.dataset.data_prefix.seg_map_path=trainannot',
+        'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+        capture_output=True, text=True, cwd=REPO_ROOT,
+        env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO_ROOT))
+    assert run.returncode == 0, run.stderr[-3000:]
+    drawn = sorted(glob.glob(str(tmp_path / 'vis' / 'vis_data' / 'vis_image' / '*.png')))
+    assert len(drawn) == len(FRAMES) == 4
+    image, first = cv2.imread(FRAMES[0]), cv2.imread(drawn[0])
+    assert first.shape[0] == image.shape[0] and first.shape[1] >= image.shape[1]
