@@ -545,3 +545,25 @@ def test_runs_that_would_train_on_something_else_stop_before_training(
     with pytest.raises(ValueError, match=match):
         runner.train()
     assert runner.iter == 0
+
+
+def test_a_non_finite_pseudo_label_loss_becomes_zero_with_one_warning():
+    """A NaN loss on pseudo labels must not reach the optimiser, but it must
+    not vanish silently either: it is zeroed and named once."""
+    from unittest.mock import patch
+
+    class _NaNStudent(_RecordingStudent):
+        def loss(self, inputs, data_samples):
+            return dict(loss_cls=self.w * float('nan'), loss_bbox=self.w * 1.0)
+
+    inst = InstanceData(bboxes=torch.tensor([[0., 0., 10., 10.]]), labels=torch.tensor([0]),
+                        scores=torch.tensor([0.9]), weights=torch.tensor([1.0]))
+    student = _NaNStudent()
+    with patch('ssl_dense.models.semi.adapter.print_log') as warn, \
+            patch('ssl_dense.models.semi.adapter._WARNED_NON_FINITE', set()):
+        for _ in range(2):
+            losses = DetectionAdapter().unsupervised_loss(
+                student, torch.zeros(1, 3, 8, 8), [_sample(np.eye(3))], [inst])
+    assert losses['loss_cls'].item() == 0.0 and losses['loss_cls'].requires_grad
+    assert losses['loss_bbox'].item() == 1.0
+    assert warn.call_count == 1 and 'unsup loss_cls' in warn.call_args.args[0]

@@ -1,9 +1,11 @@
 """Interface between the task-agnostic teacher-student model and one task."""
+import logging
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from torch import Tensor
 
 __all__ = ['BaseTaskAdapter', 'homography_of', 'zero_like_graph', 'finite_or_zero', 'scale_loss']
@@ -144,12 +146,21 @@ def zero_like_graph(model: nn.Module) -> Tensor:
     return sum(p.sum() * 0 for p in model.parameters() if p.requires_grad)
 
 
-def finite_or_zero(value, model: nn.Module):
-    """A loss value, or a graph-connected 0 where it is NaN or infinite."""
+_WARNED_NON_FINITE: set = set()
+
+
+def finite_or_zero(value, model: nn.Module, name: str = 'a loss'):
+    """A loss value, or a graph-connected 0 where it is NaN or infinite (a
+    warning names the loss the first time that happens to it)."""
     if isinstance(value, list):
-        return [finite_or_zero(v, model) for v in value]
+        return [finite_or_zero(v, model, name) for v in value]
     if isinstance(value, Tensor) and value.is_floating_point() and not torch.isfinite(
             value).all():
+        if name not in _WARNED_NON_FINITE:
+            _WARNED_NON_FINITE.add(name)
+            print_log(f'{name} on pseudo labels is {value.detach().flatten()[:4].tolist()}: '
+                      'replaced by 0 (warned once; a diverging student shows here first)',
+                      logger='current', level=logging.WARNING)
         return zero_like_graph(model)
     return value
 

@@ -239,7 +239,7 @@ class DetectionAdapter(BaseTaskAdapter):
             ratio = min(1.0, found / (self.boxes_per_image * len(samples)))
             for key in self.expected_count_norm:
                 weights[key] = weights.get(key, 1.0) * ratio
-        return {k: scale_loss(finite_or_zero(v, student), weights.get(k, 1.0))
+        return {k: scale_loss(finite_or_zero(v, student, f'unsup {k}'), weights.get(k, 1.0))
                 for k, v in losses.items()}
 
     def _band_without_certain_overlap(self, bboxes: Tensor, certain: Tensor) -> Tensor:

@@ -253,7 +253,8 @@ class SegmentationAdapter(BaseTaskAdapter):
         if unknown:
             raise KeyError(f'SegmentationAdapter.loss_weights names {sorted(unknown)}, but '
                            f'{type(student).__name__} returns the losses {sorted(losses)}')
-        return {k: scale_loss(finite_or_zero(v, student), self.loss_weights.get(k, 1.0))
+        return {k: scale_loss(finite_or_zero(v, student, f'unsup {k}'),
+                              self.loss_weights.get(k, 1.0))
                 for k, v in losses.items() if not k.endswith('acc_seg')}
 
     def weak_view_loss(self, student, inputs, data_samples, pseudo) -> Dict[str, Tensor]:
@@ -282,7 +283,7 @@ class SegmentationAdapter(BaseTaskAdapter):
         # keys like 'decode.loss_ce' are logged as 'fp_decode.loss_ce'.
         with self._pseudo_sampler(student):
             losses = student._decode_head_forward_train(feats, samples)
-        return {f'fp_{k}': scale_loss(finite_or_zero(v, student), weight)
+        return {f'fp_{k}': scale_loss(finite_or_zero(v, student, f'unsup fp_{k}'), weight)
                 for k, v in losses.items() if 'loss' in k}
 
     @contextmanager
