@@ -126,31 +126,26 @@ class SegmentationAdapter(BaseTaskAdapter):
                                  f"{self.feature_perturbation['at']!r}")
 
     @staticmethod
-    def _final_head(model: nn.Module) -> nn.Module:
-        """The decode head whose output is the prediction (the last one of a
-        ``CascadeEncoderDecoder``'s list)."""
+    def _final_head_attr(model: nn.Module, name: str, hint: str) -> int:
+        """Attribute ``name`` of the decode head whose output is the
+        prediction (the last one of a ``CascadeEncoderDecoder``'s list)."""
         head = getattr(model, 'decode_head', None)
         if isinstance(head, nn.ModuleList):
             head = head[-1]
         if head is None:
             raise AttributeError(f'{type(model).__name__} has no decode_head; the '
                                  'SegmentationAdapter serves mmseg EncoderDecoder segmentors')
-        return head
+        if not hasattr(head, name):
+            raise AttributeError(f'{type(head).__name__} (decode head of {type(model).__name__}) '
+                                 f'has no {name}; {hint}')
+        return int(getattr(head, name))
 
     def num_classes(self, model: nn.Module) -> int:
-        head = self._final_head(model)
-        if not hasattr(head, 'num_classes'):
-            raise AttributeError(f'{type(head).__name__} (decode head of {type(model).__name__}) '
-                                 'has no num_classes; set threshold.num_classes')
-        return int(head.num_classes)
+        return self._final_head_attr(model, 'num_classes', 'set threshold.num_classes')
 
     @classmethod
     def ignore_index(cls, model: nn.Module) -> int:
-        head = cls._final_head(model)
-        if not hasattr(head, 'ignore_index'):
-            raise AttributeError(f'{type(head).__name__} (decode head of {type(model).__name__}) '
-                                 'has no ignore_index: unlabelled pixels need one')
-        return int(head.ignore_index)
+        return cls._final_head_attr(model, 'ignore_index', 'unlabelled pixels need one')
 
     def supervised_loss(self, student, inputs, data_samples):
         return student.loss(inputs, data_samples)
