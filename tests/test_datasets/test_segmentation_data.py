@@ -91,6 +91,23 @@ def test_split_listing_images_the_folder_lacks_is_named(tmp_path):
                           data_prefix=dict(img_path='unlabeled'), pipeline=[])
 
 
+def test_missing_label_map_is_named(tmp_path):
+    """An image whose label map was never copied fails naming the label map,
+    not with a bare errno; it is still a FileNotFoundError (an OSError), so
+    ``skip_bad=True`` skips it like a corrupt one."""
+    root = _copy(tmp_path)
+    path = root / 'trainannot' / '0001TP_006690.png'
+    path.unlink()
+    results = dict(seg_map_path=str(path), img_shape=(360, 480), reduce_zero_label=False,
+                   seg_fields=[])
+    t = LoadSegAnnotationsChecked(num_classes=11, ignore_index=11)
+    with pytest.raises(FileNotFoundError, match=r'0001TP_006690.png: label map not found'):
+        t(dict(results))
+    skipping = LoadSegAnnotationsChecked(num_classes=11, ignore_index=11, skip_bad=True)
+    assert skipping(dict(results)) is None
+    assert skipping._warned == {str(path)}
+
+
 def test_bad_label_maps_are_named_or_skipped_in_training(tmp_path):
     """A corrupt label map is an OSError naming the file (mmcv would fail on
     None without a name); with skip_bad=True a training dataset logs each bad
