@@ -17,7 +17,7 @@ pixel) and pose (one per keypoint): ``scores`` and ``labels`` are 1-D tensors
 of equal length.
 """
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -29,14 +29,25 @@ from ssl_dense.registry import THRESHOLDS
 
 __all__ = ['BaseThreshold', 'FixedThreshold', 'AdaptiveThreshold', 'DualThreshold',
            'GMMThreshold', 'EntropyPercentileThreshold', 'GlobalMaxThreshold', 'kmeans_1d',
-           'gmm_1d_threshold']
+           'gmm_1d_threshold', 'gather_across_ranks']
 
 
-def _gather(*tensors: Tensor):
+def gather_across_ranks(*tensors: Tensor) -> Tuple[Tensor, ...]:
     """Concatenate 1-D tensors from all ranks (identity without DDP).
 
-    Ranks hold different numbers of predictions, and ``all_gather`` needs
-    one size: each tensor is padded to the largest and cut back after."""
+    A policy's :meth:`BaseThreshold.update` calls it first, so that every
+    rank learns from the predictions of all ranks and keeps the same
+    thresholds. Ranks hold different numbers of predictions, and
+    ``all_gather`` needs one size: each tensor is padded to the largest and
+    cut back after.
+
+    Args:
+        *tensors (Tensor): 1-D tensors of one rank, e.g. ``scores, labels``.
+
+    Returns:
+        tuple[Tensor]: The same tensors with the entries of every rank, in
+        rank order.
+    """
     if get_world_size() == 1:
         return tensors
     gathered = []
@@ -214,7 +225,7 @@ class AdaptiveThreshold(BaseThreshold):
     def update(self, scores: Tensor, labels: Tensor) -> None:
         self._check(scores, labels)
         keep = scores >= self.floor
-        scores, labels = _gather(scores[keep].float(), labels[keep])
+        scores, labels = gather_across_ranks(scores[keep].float(), labels[keep])
         if not labels.numel():
             return
         sums = torch.zeros(self.num_classes, device=scores.device).index_add_(0, labels, scores)
@@ -250,7 +261,7 @@ class _ScoreBank(BaseThreshold):
 
     def _push(self, scores: Tensor, labels: Tensor) -> Tensor:
         """Add scores; return a bool mask of the classes that received any."""
-        scores, labels = _gather(scores.float(), labels)
+        scores, labels = gather_across_ranks(scores.float(), labels)
         touched = torch.zeros(self.num_classes, dtype=torch.bool)
         for c in labels.unique().tolist():
             new = scores[labels == c]
@@ -495,7 +506,7 @@ class EntropyPercentileThreshold(_GlobalThreshold):
     @torch.no_grad()
     def update(self, scores: Tensor, labels: Tensor) -> None:
         self._check(scores, labels)
-        (scores, ) = _gather(scores.float())
+        (scores, ) = gather_across_ranks(scores.float())
         percent = self.drop_percent()
         self.num_updates += 1
         if not scores.numel() or percent <= 0:
@@ -533,7 +544,7 @@ class GlobalMaxThreshold(_GlobalThreshold):
     @torch.no_grad()
     def update(self, scores: Tensor, labels: Tensor) -> None:
         self._check(scores, labels)
-        scores, labels = _gather(scores.float(), labels)
+        scores, labels = gather_across_ranks(scores.float(), labels)
         if not scores.numel():
             return
         maxima = torch.full((self.num_classes, ), -1.0, device=scores.device)
