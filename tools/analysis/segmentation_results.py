@@ -1,7 +1,7 @@
 """Train and test the CamVid segmentation runs; write docs/results/segmentation.json.
 
 Each (method, split, seed) is trained with ``tools/train.py`` on the labeled
-part of that split (``data/camvid/splits/train.<1-8|1-4>.seed<S>.*.txt``,
+part of that split (``data/camvid/splits/train.<1-8|1-4|1-32>.seed<S>.*.txt``,
 made by ``tools/dataset_converters/prepare_camvid.py``) with
 ``randomness.seed=<S>``, then evaluated on CamVid ``test`` (233 images) with
 ``tools/test.py``. One JSON row per run (a row of the same method, split,
@@ -65,7 +65,7 @@ METHODS: Dict[str, tuple] = {
     'ours_adaptive': (SEMI.format('-adaptive'), 'semi'),
     'ours_nohue': (SEMI.format('-nohue'), 'semi'),
 }
-SPLITS = {'1/8': '1-8', '1/4': '1-4'}
+SPLITS = {'1/8': '1-8', '1/4': '1-4', '1/32': '1-32'}
 
 
 def split_options(kind: str, split: str, seed: int, data_root: Optional[str]) -> List[str]:
@@ -148,7 +148,8 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
 def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
-    parser.add_argument('--splits', nargs='+', default=list(SPLITS), choices=list(SPLITS))
+    parser.add_argument('--splits', nargs='+', default=['1/8', '1/4'], choices=list(SPLITS),
+                        help='labeled shares of train (1/32: the scarce-label probe)')
     parser.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
     parser.add_argument('--out', default=osp.join(ROOT, 'docs', 'results', 'segmentation.json'))
     parser.add_argument('--work-root', default='work_dirs/results/segmentation')

@@ -3,7 +3,8 @@
 CamVid is not bundled (CC BY-NC 4.0; 30 MB). This links its six folders
 (``train``, ``trainannot``, ``val``, ``valannot``, ``test``, ``testannot``)
 into ``data/camvid`` and writes the seeded labeled/unlabeled splits of
-``train`` that the configs use (1/8 and 1/4, seeds 1-3) to
+``train`` that the configs use (1/8 and 1/4, seeds 1-3; 1/32 for
+``segmentation_results.py --splits 1/32``) to
 ``data/camvid/splits`` with ``tools/split_dataset.py``::
 
     python tools/dataset_converters/prepare_camvid.py ../shared/data/camvid
@@ -68,7 +69,7 @@ def main(argv=None) -> str:
             os.symlink(osp.join(src, folder), link)
     sys.path.insert(0, osp.join(ROOT, 'tools'))
     import split_dataset
-    for fraction in ('1/8', '1/4'):
+    for fraction in ('1/8', '1/4', '1/32'):
         split_dataset.main([osp.join(args.dst, 'train'), '--fraction', fraction, '--seed', '1',
                             '--folds', '3', '--out-dir', osp.join(args.dst, 'splits')])
     return args.dst
