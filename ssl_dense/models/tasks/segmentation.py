@@ -13,7 +13,8 @@ from ssl_dense.models.semi.adapter import (BaseTaskAdapter, finite_or_zero, homo
                                            scale_loss, zero_like_graph)
 from ssl_dense.registry import MODELS, TASK_UTILS
 
-__all__ = ['SegmentationAdapter', 'SegCutMix', 'ClassBalancedPixelSampler', 'warp_label_map']
+__all__ = ['SegmentationAdapter', 'OracleSegmentationAdapter', 'SegCutMix',
+           'ClassBalancedPixelSampler', 'warp_label_map']
 
 
 def _source_pixels(matrix: Tensor, out_shape: Tuple[int, int], valid_shape: Tuple[int, int],
@@ -346,6 +347,43 @@ class SegmentationAdapter(BaseTaskAdapter):
                                 ('num_gt', gt[known]), ('num_gt_found', gt[correct])):
                 out[key] += torch.bincount(values.flatten().cpu(), minlength=num_classes).float()
         return out
+
+
+@TASK_UTILS.register_module()
+class OracleSegmentationAdapter(SegmentationAdapter):
+    """A diagnostic: the weak view's *ground truth* as pseudo labels.
+
+    Everything else is the :class:`SegmentationAdapter`: the labels move to
+    the strong view through the same homographies, batch augmentations and
+    losses see them as they see pseudo labels. Training with it tells
+    whether the unlabeled path can help at all: with perfect labels it
+    should approach training on all labels; if it does not, the path (views,
+    transfer, loss), not the teacher, is what holds a recipe back. Never a
+    method for results: it reads the labels of the "unlabeled" images (the
+    unlabeled pipeline must load them, e.g. ``LoadSegAnnotationsChecked``
+    before ``MultiView``). Void pixels and padding stay unlabeled. The
+    teacher is not run.
+    """
+
+    @torch.no_grad()
+    def pseudo_labels(self, teacher, inputs, data_samples, threshold,
+                      reviewers: Sequence[nn.Module] = ()) -> List[PixelData]:
+        num_classes = self.num_classes(teacher)
+        h_pad, w_pad = inputs.shape[-2:]
+        pseudo = []
+        for sample in data_samples:
+            if 'gt_sem_seg' not in sample:
+                raise KeyError(f'{sample.metainfo.get("img_path", "an unlabeled sample")} has no '
+                               'label map: OracleSegmentationAdapter needs the unlabeled pipeline '
+                               'to load them (LoadSegAnnotationsChecked before MultiView)')
+            gt = sample.gt_sem_seg.data[0].to(inputs.device).long()
+            labels = torch.full((h_pad, w_pad), -1, dtype=torch.long, device=inputs.device)
+            h, w = min(gt.shape[0], h_pad), min(gt.shape[1], w_pad)
+            labels[:h, :w] = torch.where(gt[:h, :w] < num_classes, gt[:h, :w], -1)
+            known = (labels >= 0).float()
+            pseudo.append(PixelData(labels=labels[None], scores=known[None],
+                                    weights=known[None]))
+        return pseudo
 
 
 @TASK_UTILS.register_module()
