@@ -81,6 +81,16 @@ def test_pseudo_labels_threshold_transfer_and_loss():
     assert q['tp'].tolist() == [4.0, 0.0] and q['num_gt'].tolist() == [4.0, 3.0]
 
 
+def test_gt_classes_are_the_labeled_pixels_not_ignored():
+    # What DistributionAlignedThreshold counts class shares from.
+    model = _FixedSegmentor(torch.zeros(1, 3, 2, 2), ignore_index=11)
+    first, second = _sample(np.eye(3), (2, 2)), _sample(np.eye(3), (1, 3))
+    first.gt_sem_seg = PixelData(data=torch.tensor([[[0, 2], [11, 2]]]))
+    second.gt_sem_seg = PixelData(data=torch.tensor([[[1, 11, 11]]]))
+    classes = SegmentationAdapter().gt_classes(model, [first, second])
+    assert classes.tolist() == [0, 2, 2, 1]
+
+
 def test_no_pseudo_pixel_gives_exact_zero_loss():
     adapter = SegmentationAdapter()
     student = _FixedSegmentor(torch.zeros(1, 2, 2, 2))

@@ -42,6 +42,8 @@ def _cfg(tmp_path, max_iters=3, config=SEMI_SEG):
     # that pixels pass.
     if cfg.model.threshold.type == 'FixedThreshold':
         cfg.model.threshold = dict(type='FixedThreshold', thr=0.0)
+    elif 'base_thr' in cfg.model.threshold:  # the budget: every pixel
+        cfg.model.threshold.update(base_thr=0.0, min_thr=0.0)
     elif 'init_thr' in cfg.model.threshold:
         cfg.model.threshold.init_thr = 0.0
         if 'min_thr' in cfg.model.threshold:

@@ -218,7 +218,7 @@ def test_entropy_percentile_takes_T_from_the_runner():
 def _adaptive_update_on_rank(rank, port, out_dir):
     import torch.distributed as dist
 
-    from ssl_dense.models.semi import AdaptiveThreshold
+    from ssl_dense.models.semi import AdaptiveThreshold, DistributionAlignedThreshold
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
                             world_size=2)
     try:
@@ -227,6 +227,10 @@ def _adaptive_update_on_rank(rank, port, out_dir):
         policy.update(torch.full((count, ), 0.9 if rank == 0 else 0.3),
                       torch.zeros(count, dtype=torch.long))
         torch.save(policy.ema, f'{out_dir}/ema{rank}.pt')
+        # Class shares count the labeled pixels of every rank.
+        aligned = DistributionAlignedThreshold(3)
+        aligned.update_gt(torch.tensor([0, 0, 1] if rank == 0 else [2]))
+        torch.save(aligned.gt_counts, f'{out_dir}/gt{rank}.pt')
     finally:
         dist.destroy_process_group()
 
@@ -246,3 +250,66 @@ def test_policies_pool_unequal_prediction_counts_across_ranks(tmp_path):
     fresh = AdaptiveThreshold(num_classes=3, floor=0.0)
     fresh.update(torch.tensor([0.9] * 3 + [0.3] * 7), torch.zeros(10, dtype=torch.long))
     torch.testing.assert_close(emas[0], fresh.ema)
+    for rank in (0, 1):
+        assert torch.load(tmp_path / f'gt{rank}.pt').tolist() == [2.0, 1.0, 1.0]
+
+
+def test_distribution_aligned_shares_the_budget_as_labeled_classes_are_shared():
+    from ssl_dense.models.semi import DistributionAlignedThreshold
+    policy = DistributionAlignedThreshold(3, base_thr=0.9, min_thr=0.3, momentum=0.0)
+    scores = torch.tensor([0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.915,  # class 0
+                           0.6, 0.5, 0.4,  # class 1: never above base_thr
+                           0.91, 0.8, 0.7, 0.2])  # class 2
+    labels = torch.tensor([0] * 9 + [1] * 3 + [2] * 4)
+    # Before any labeled ground truth: base_thr for all, and updates wait.
+    policy.update(scores, labels)
+    assert policy.thresholds().tolist() == pytest.approx([0.9] * 3)
+    policy.update_gt(torch.tensor([0] * 6 + [1] * 2 + [2] * 2))  # shares 0.6 / 0.2 / 0.2
+    policy.update(scores, labels)
+    # Budget: 10 scores >= 0.9, so 6 / 2 / 2 pixels: the 6th, 2nd and 2nd best.
+    assert policy.thresholds().tolist() == pytest.approx([0.94, 0.5, 0.8])
+    kept = policy(scores, labels)
+    assert kept.tolist() == [1.0] * 6 + [0.0] * 3 + [1.0, 1.0, 0.0] + [1.0, 1.0, 0.0, 0.0]
+    # A fixed 0.9 keeps as many pixels, but none of class 1.
+    assert kept.sum() == (scores >= 0.9).sum()
+
+
+def test_distribution_aligned_bounds_smoothing_and_state():
+    from ssl_dense.models.semi import DistributionAlignedThreshold
+    policy = DistributionAlignedThreshold(3, base_thr=0.9, min_thr=0.3, max_thr=0.99,
+                                          momentum=0.5)
+    policy.update_gt(torch.tensor([0, 0, 1, 1]))  # class 2 has no labeled pixel
+    policy.update(torch.tensor([0.95, 0.95, 0.95, 0.95, 0.2, 0.97]),
+                  torch.tensor([0, 0, 0, 0, 1, 2]))
+    # Class 1 wants 2 of the 5 but is predicted once: min_thr; class 2 gets
+    # nothing of the budget: max_thr; the first batch of a class sets it.
+    assert policy.thresholds().tolist() == pytest.approx([0.95, 0.3, 0.99])
+    policy.update(torch.tensor([0.99, 0.99, 0.99, 0.99]), torch.tensor([0, 0, 0, 0]))
+    # Only class 0 is predicted: it moves half-way to 0.99, the others stay.
+    assert policy.thresholds().tolist() == pytest.approx([0.97, 0.3, 0.99])
+    restored = DistributionAlignedThreshold(3, base_thr=0.9, min_thr=0.3, max_thr=0.99)
+    restored.load_state_dict(policy.state_dict())
+    assert torch.equal(restored.thresholds(), policy.thresholds())
+    assert torch.equal(restored.class_shares(), policy.class_shares())
+    # Fixed shares ignore ground truth.
+    fixed = DistributionAlignedThreshold(2, class_shares=[3, 1])
+    fixed.update_gt(torch.tensor([1, 1, 1]))
+    assert fixed.class_shares().tolist() == pytest.approx([0.75, 0.25])
+    with pytest.raises(ValueError, match='class_shares must be 2 non-negative'):
+        DistributionAlignedThreshold(2, class_shares=[1, 1, 1])
+    with pytest.raises(ValueError, match=r'ground-truth labels must be in \[0, 2\]'):
+        policy.update_gt(torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match='min_thr <= base_thr'):
+        DistributionAlignedThreshold(2, base_thr=0.4, min_thr=0.5)
+
+
+def test_a_policy_that_learns_from_gt_classes_needs_an_adapter_that_gives_them():
+    from mmengine.config import Config
+
+    from ssl_dense.registry import MODELS
+    cfg = Config.fromfile('configs/mean_teacher/'
+                          'mean-teacher_retinanet_effl0_fpn_1xb4-1k_semi-10pct-bccd.py')
+    cfg.model.model.backbone.init_cfg = None
+    cfg.model.threshold = dict(type='DistributionAlignedThreshold')
+    with pytest.raises(ValueError, match='DetectionAdapter does not give'):
+        MODELS.build(cfg.model)

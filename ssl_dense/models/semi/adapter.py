@@ -67,6 +67,12 @@ class BaseTaskAdapter:
         match ground truth, for policies with ``needs_labeled``."""
         raise NotImplementedError
 
+    def gt_classes(self, model: nn.Module, data_samples: List[Any]) -> Tensor:
+        """Class indices of the labeled ground truth of a batch, 1-D (ignored
+        labels left out), for policies with ``needs_gt_classes``."""
+        raise NotImplementedError(f'{type(self).__name__} does not give ground-truth classes, '
+                                  'which this threshold policy (needs_gt_classes) learns from')
+
     def transfer(self, pseudo: List[Any], source_samples: List[Any],
                  target_samples: List[Any]) -> List[Any]:
         """Move pseudo labels from the source (weak) view to the target

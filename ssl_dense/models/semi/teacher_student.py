@@ -23,6 +23,7 @@ from torch import Tensor
 
 from ssl_dense.registry import MODELS, TASK_UTILS, THRESHOLDS
 from ssl_dense.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
+from .adapter import BaseTaskAdapter
 
 __all__ = ['TeacherStudent', 'MultiViewPreprocessor', 'DEFAULT_BRANCHES']
 
@@ -161,6 +162,10 @@ class TeacherStudent(BaseModel):
             raise ValueError(f'{type(self.threshold).__name__} needs {score_type!r} scores, which '
                              f'{type(self.adapter).__name__} does not give (it gives '
                              f'{list(self.adapter.score_types)})')
+        if (getattr(self.threshold, 'needs_gt_classes', False)
+                and type(self.adapter).gt_classes is BaseTaskAdapter.gt_classes):
+            raise ValueError(f'{type(self.threshold).__name__} learns from ground-truth classes, '
+                             f'which {type(self.adapter).__name__} does not give (gt_classes)')
         self.unsup_weight = float(unsup_weight)
         self.predict_on = predict_on
         self.hidden_gt = hidden_gt
@@ -209,6 +214,9 @@ class TeacherStudent(BaseModel):
         if labeled in inputs:
             losses.update(_prefixed('sup_', self.adapter.supervised_loss(
                 self.student, inputs[labeled], data_samples[labeled])))
+            if getattr(self.threshold, 'needs_gt_classes', False):
+                self.threshold.update_gt(self.adapter.gt_classes(self.student,
+                                                                 data_samples[labeled]))
             if self.threshold.needs_labeled:
                 with torch.no_grad():
                     self.threshold.update_labeled(*self.adapter.labeled_scores(

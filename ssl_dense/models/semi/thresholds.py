@@ -21,15 +21,15 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.dist import all_gather, get_world_size
+from mmengine.dist import all_gather, all_reduce, get_world_size
 from mmengine.logging import MessageHub
 from torch import Tensor
 
 from ssl_dense.registry import THRESHOLDS
 
 __all__ = ['BaseThreshold', 'FixedThreshold', 'AdaptiveThreshold', 'DualThreshold',
-           'GMMThreshold', 'EntropyPercentileThreshold', 'GlobalMaxThreshold', 'kmeans_1d',
-           'gmm_1d_threshold', 'gather_across_ranks']
+           'GMMThreshold', 'EntropyPercentileThreshold', 'GlobalMaxThreshold',
+           'DistributionAlignedThreshold', 'kmeans_1d', 'gmm_1d_threshold', 'gather_across_ranks']
 
 
 def gather_across_ranks(*tensors: Tensor) -> Tuple[Tensor, ...]:
@@ -69,6 +69,9 @@ class BaseThreshold(nn.Module):
     #: Whether the policy learns from teacher predictions on labeled data
     #: (:meth:`update_labeled`); the model then runs the teacher on them.
     needs_labeled = False
+    #: Whether the policy learns from the classes of labeled ground truth
+    #: (:meth:`update_gt`); the task adapter must give them (``gt_classes``).
+    needs_gt_classes = False
     #: What ``scores`` the policy expects: ``'confidence'`` (max class
     #: probability, or a detector's box score) or ``'certainty'``
     #: (``1 - entropy / log(num_classes)`` of the class distribution, which
@@ -106,6 +109,11 @@ class BaseThreshold(nn.Module):
     def update_labeled(self, scores: Tensor, labels: Tensor) -> None:
         """Learn from teacher predictions on labeled data that match ground
         truth (default: nothing)."""
+
+    @torch.no_grad()
+    def update_gt(self, labels: Tensor) -> None:
+        """Learn from the classes of labeled ground truth, 1-D class indices
+        (default: nothing)."""
 
     def _check(self, scores: Tensor, labels: Tensor) -> None:
         if scores.shape != labels.shape or scores.dim() != 1:
@@ -552,3 +560,127 @@ class GlobalMaxThreshold(_GlobalThreshold):
         present = maxima >= 0
         target = maxima[present].mean().to(self.thr)
         self.thr.mul_(self.momentum).add_((1 - self.momentum) * target)
+
+
+@THRESHOLDS.register_module()
+class DistributionAlignedThreshold(BaseThreshold):
+    """Per-class thresholds that make the pseudo labels' class shares follow
+    the labeled ground truth's (DARS, He et al., ICCV 2021).
+
+    A single high threshold keeps what the teacher is already sure of: on
+    street scenes mostly road, sky and building, and no pole, sign or
+    pedestrian pixel at all. This policy decides first *how many*
+    predictions to keep and then *which*: every update,
+
+    1. the budget ``n`` is the number of the batch's predictions scoring at
+       least ``base_thr`` (what :class:`FixedThreshold` ``thr=base_thr``
+       would keep);
+    2. class ``c`` is given ``n_c = round(n * share_c)`` of it, where
+       ``share_c`` is the share of class ``c`` among labeled ground-truth
+       labels (counted from every labeled batch seen so far, see
+       :meth:`update_gt`, or fixed by ``class_shares``);
+    3. the batch threshold of class ``c`` is the score of its ``n_c``-th most
+       confident prediction, or ``min_thr`` when the teacher predicts ``c``
+       fewer than ``n_c`` times; it is clamped to [``min_thr``,
+       ``max_thr``], and the kept threshold moves towards it,
+       ``thr_c <- momentum * thr_c + (1 - momentum) * batch_thr_c`` (the
+       first batch that predicts ``c`` sets it).
+
+    Classes the teacher is sure of thus get a threshold above ``base_thr``,
+    and classes it rarely predicts one down to ``min_thr``. Classes not
+    predicted in a batch keep their threshold; a class with no labeled pixel
+    is given ``max_thr``. Until the first labeled ground truth every
+    threshold is ``base_thr``.
+
+    Args:
+        num_classes (int): Number of classes.
+        base_thr (float): Threshold that sets the budget, and the threshold
+            of every class before class shares are known. Defaults to 0.95
+            (UniMatch's fixed pixel threshold).
+        min_thr (float): Lowest threshold of any class. Defaults to 0.5.
+        max_thr (float): Highest threshold of any class. Defaults to 0.999.
+        momentum (float): Keep rate of the thresholds between batches.
+            Defaults to 0.9.
+        class_shares (list[float], optional): Fixed target shares (any
+            non-negative numbers, normalised to sum 1) instead of counting
+            labeled ground truth. Defaults to None.
+    """
+
+    #: Learns class shares from labeled ground truth (:meth:`update_gt`).
+    needs_gt_classes = True
+
+    def __init__(self, num_classes: int, base_thr: float = 0.95, min_thr: float = 0.5,
+                 max_thr: float = 0.999, momentum: float = 0.9,
+                 class_shares: Optional[list] = None) -> None:
+        super().__init__(num_classes)
+        if not 0.0 <= min_thr <= base_thr <= max_thr <= 1.0:
+            raise ValueError('need 0 <= min_thr <= base_thr <= max_thr <= 1, got '
+                             f'{min_thr}, {base_thr}, {max_thr}')
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f'momentum must be in [0, 1), got {momentum!r}')
+        self.base_thr, self.min_thr, self.max_thr = base_thr, min_thr, max_thr
+        self.momentum = momentum
+        self.fixed_shares = class_shares is not None
+        counts = torch.zeros(num_classes, dtype=torch.float64)
+        if class_shares is not None:
+            counts = torch.as_tensor(class_shares, dtype=torch.float64).flatten()
+            if counts.numel() != num_classes or (counts < 0).any() or counts.sum() <= 0:
+                raise ValueError(f'class_shares must be {num_classes} non-negative values with '
+                                 f'a positive sum, got {list(class_shares)}')
+        self.register_buffer('gt_counts', counts)
+        self.register_buffer('thr', torch.full((num_classes, ), float(base_thr)))
+        self.register_buffer('seen', torch.zeros(num_classes, dtype=torch.bool))
+
+    def thresholds(self) -> Tensor:
+        return self.thr
+
+    def class_shares(self) -> Optional[Tensor]:
+        """Target share of every class (sums to 1), or None before any
+        labeled ground truth."""
+        total = self.gt_counts.sum()
+        return None if total <= 0 else (self.gt_counts / total).float()
+
+    @torch.no_grad()
+    def update_gt(self, labels: Tensor) -> None:
+        """Count the classes of labeled ground truth (1-D class indices, e.g.
+        every labeled pixel that is not ignored); nothing with ``class_shares``."""
+        if labels.dim() != 1:
+            raise ValueError(f'labels must be 1-D, got shape {tuple(labels.shape)}')
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f'ground-truth labels must be in [0, {self.num_classes - 1}], got '
+                             f'{labels.min().item()}..{labels.max().item()}')
+        if self.fixed_shares:
+            return
+        counts = torch.bincount(labels.long(), minlength=self.num_classes).double()
+        if get_world_size() > 1:
+            counts = counts.to(self.gt_counts.device)
+            all_reduce(counts)
+        self.gt_counts += counts.to(self.gt_counts.device)
+
+    @torch.no_grad()
+    def update(self, scores: Tensor, labels: Tensor) -> None:
+        self._check(scores, labels)
+        shares = self.class_shares()
+        scores, labels = gather_across_ranks(scores.float(), labels)
+        if shares is None or not scores.numel():
+            return
+        budget = int((scores >= self.base_thr).sum())
+        wanted = (budget * shares).round().long().tolist()
+        for c in labels.unique().tolist():
+            if wanted[c] == 0:
+                batch_thr = self.max_thr
+            else:
+                class_scores = scores[labels == c]
+                if class_scores.numel() < wanted[c]:
+                    batch_thr = self.min_thr
+                else:
+                    batch_thr = class_scores.topk(wanted[c]).values[-1].item()
+            batch_thr = min(max(batch_thr, self.min_thr), self.max_thr)
+            if self.seen[c]:
+                batch_thr = self.momentum * self.thr[c].item() + (1 - self.momentum) * batch_thr
+            self.thr[c] = batch_thr
+            self.seen[c] = True
+
+    def extra_repr(self) -> str:
+        return (f'{super().extra_repr()}, base_thr={self.base_thr}, min_thr={self.min_thr}, '
+                f'max_thr={self.max_thr}, momentum={self.momentum}')

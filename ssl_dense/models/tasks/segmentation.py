@@ -210,6 +210,13 @@ class SegmentationAdapter(BaseTaskAdapter):
             keep_labels.append(labels[i, :h, :w][correct])
         return self._subsample(torch.cat(keep_scores), torch.cat(keep_labels))
 
+    def gt_classes(self, model: nn.Module, data_samples: List) -> Tensor:
+        """Every labeled pixel's class (pixels at the decode head's
+        ``ignore_index`` left out)."""
+        ignore = self.ignore_index(model)
+        labels = torch.cat([s.gt_sem_seg.data.flatten() for s in data_samples])
+        return labels[labels != ignore].long()
+
     def _subsample(self, scores: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
         """At most ``max_policy_pixels`` (scores, labels), a random subset."""
         if scores.numel() <= self.max_policy_pixels:
