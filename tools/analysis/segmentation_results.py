@@ -64,6 +64,7 @@ METHODS: Dict[str, tuple] = {
     'ours_cb': (SEMI.format('-cb'), 'semi'),
     'ours_adaptive': (SEMI.format('-adaptive'), 'semi'),
     'ours_dars': (SEMI.format('-dars'), 'semi'),
+    'ours_dars_cutmix_fp': (SEMI.format('-dars-cutmix-fp'), 'semi'),
     'ours_nohue': (SEMI.format('-nohue'), 'semi'),
 }
 SPLITS = {'1/8': '1-8', '1/4': '1-4', '1/32': '1-32'}
