@@ -162,7 +162,7 @@ class TeacherStudent(BaseModel):
             raise ValueError(f'{type(self.threshold).__name__} needs {score_type!r} scores, which '
                              f'{type(self.adapter).__name__} does not give (it gives '
                              f'{list(self.adapter.score_types)})')
-        if (getattr(self.threshold, 'needs_gt_classes', False)
+        if (self.threshold.needs_gt_classes
                 and type(self.adapter).gt_classes is BaseTaskAdapter.gt_classes):
             raise ValueError(f'{type(self.threshold).__name__} learns from ground-truth classes, '
                              f'which {type(self.adapter).__name__} does not give (gt_classes)')
@@ -214,7 +214,7 @@ class TeacherStudent(BaseModel):
         if labeled in inputs:
             losses.update(_prefixed('sup_', self.adapter.supervised_loss(
                 self.student, inputs[labeled], data_samples[labeled])))
-            if getattr(self.threshold, 'needs_gt_classes', False):
+            if self.threshold.needs_gt_classes:
                 self.threshold.update_gt(self.adapter.gt_classes(self.student,
                                                                  data_samples[labeled]))
             if self.threshold.needs_labeled:
