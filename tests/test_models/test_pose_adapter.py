@@ -338,3 +338,38 @@ def test_flip_test_averages_the_mirror_images_heatmaps_left_and_right_swapped():
     with pytest.raises(KeyError, match='flip_indices.*a.png'):
         PoseAdapter(flip_test=True).teacher_heatmaps(
             Echo(), maps, [BaseDataElement(metainfo=dict(img_path='a.png'))])
+
+
+def test_oracle_keypoints_are_the_weak_views_truth_and_land_on_the_strong_views(bee_root):
+    """The oracle diagnostic hands the weak view's visible truth to the same
+    transfer as pseudo keypoints, so an oracle run measures the unlabeled
+    path itself; a sample without hidden truth is named."""
+    from ssl_dense.models.tasks import OraclePoseAdapter
+    torch.manual_seed(0)
+    np.random.seed(0)
+    model = _model()
+    adapter = OraclePoseAdapter()
+    ds = _views(bee_root)
+    items = [ds[i]['data_samples'] for i in range(len(ds))]
+    weak, strong = [s['unsup_weak'] for s in items], [s['unsup_strong'] for s in items]
+    inputs = torch.zeros(len(weak), 3, 64, 64)
+    pseudo = adapter.pseudo_labels(model.teacher, inputs, weak, model.threshold)
+    checked = 0
+    for inst, sample in zip(pseudo, weak):
+        visible = torch.as_tensor(sample.gt_instances.keypoints_visible[0]) > 0
+        assert torch.equal(inst.keypoint_weights > 0, visible)
+        assert torch.allclose(inst.keypoints, torch.as_tensor(
+            sample.gt_instances.transformed_keypoints[0]).float())
+    for inst, sample in zip(adapter.transfer(pseudo, weak, strong), strong):
+        truth = torch.as_tensor(sample.gt_instances.transformed_keypoints[0]).float()
+        inside = ((truth >= 0) & (truth < 64)).all(dim=1)
+        use = (torch.as_tensor(sample.gt_instances.keypoints_visible[0]) > 0) & inside
+        assert torch.equal(inst.keypoint_weights > 0, use)
+        assert torch.allclose(inst.keypoints[use], truth[use], atol=1e-2)
+        checked += int(use.sum())
+    assert checked > 40
+    bare = weak[0].clone()
+    del bare.gt_instances
+    with pytest.raises(KeyError, match=r'\.(png|jpe?g) has no gt_instances.transformed_'
+                                       r'keypoints: OraclePoseAdapter'):
+        adapter.pseudo_labels(model.teacher, inputs[:1], [bare], model.threshold)

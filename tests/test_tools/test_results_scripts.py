@@ -316,6 +316,17 @@ def test_input_size_reaches_every_crop_and_codec(config, tmp_path):
         pose.resize_options(config, 130)
 
 
+def test_pose_oracle_diagnostic_never_writes_the_results_file(capsys):
+    """The oracle reads the unlabeled images' truth: asking for it without
+    --out elsewhere stops before training, naming the file it would spoil;
+    the default methods leave it out."""
+    pose = _tool('pose_results')
+    with pytest.raises(SystemExit):
+        pose.main(['--methods', 'oracle', '--seeds', '1', '--splits', '10pct'])
+    assert "['oracle'] read the truth" in capsys.readouterr().err
+    assert pose.METHODS['oracle'][0].endswith('oracle_td-hm_effl0_1xb16-1k_semi-10pct-bee.py')
+
+
 def test_rows_find_the_work_dir_and_crop_size_of_their_run():
     """--precise-bn and --student-from-logs go back to a row's run: a 2k or
     256x256 row must not land on the 1k / 128 run of the same seed."""

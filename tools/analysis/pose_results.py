@@ -22,6 +22,8 @@ Methods: ``supervised`` (labeled part only), ``ours_mt`` (mean teacher only),
 the mean teacher), ``ours_trs`` (all three), ``ours_trs_soft`` (all three,
 learning the teacher's own warped heatmaps instead of Gaussians redrawn at
 their arg-max) and ``supervised_full`` (all train images; split ``100pct``).
+``oracle`` (the unlabeled images' true keypoints as pseudo keypoints) is a
+diagnostic of the unlabeled path: it runs only with ``--out`` elsewhere.
 
 Examples::
 
@@ -66,7 +68,13 @@ METHODS: Dict[str, tuple] = {
     'ours_kpmix': (SEMI.format('trs-kpmix'), 'semi'),
     'ours_trs': (SEMI.format('trs'), 'semi'),
     'ours_trs_soft': (SEMI.format('trs-soft'), 'semi'),
+    # A diagnostic, never a results row: the unlabeled images' true keypoints
+    # as pseudo keypoints (OraclePoseAdapter); only with --out elsewhere.
+    'oracle': (SEMI.format('oracle'), 'semi'),
 }
+#: Methods that read the truth of the unlabeled images: their rows must not
+#: reach docs/results/pose.json.
+DIAGNOSTICS = ('oracle',)
 #: Hyper-parameter variants of a method: name -> ``--cfg-options`` applied to
 #: its config (the rows carry them as ``overrides``).
 OVERRIDES: Dict[str, Dict[str, object]] = {}
@@ -321,8 +329,9 @@ def add_precise_bn(out: str, work_root: str, batches: int, data_root: Optional[s
 def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--methods', nargs='+', choices=list(METHODS),
-                        default=[m for m in METHODS if m not in OVERRIDES],
-                        help='default: every method but the hyper-parameter variants')
+                        default=[m for m in METHODS if m not in OVERRIDES and m not in DIAGNOSTICS],
+                        help='default: every method but the hyper-parameter variants and the '
+                        f'diagnostics {DIAGNOSTICS}')
     parser.add_argument('--splits', nargs='+', default=list(SPLITS), choices=list(SPLITS))
     parser.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
     parser.add_argument('--out', default=osp.join(ROOT, 'docs', 'results', 'pose.json'))
@@ -347,6 +356,10 @@ def main(argv=None) -> List[dict]:
                         'suffix)')
     add_reuse_arguments(parser)
     args = parser.parse_args(argv)
+    diagnostics = sorted(set(args.methods) & set(DIAGNOSTICS))
+    if diagnostics and osp.abspath(args.out) == osp.abspath(parser.get_default('out')):
+        parser.error(f'{diagnostics} read the truth of the unlabeled images and are not results: '
+                     f'write them with --out somewhere other than {args.out}')
     if args.precise_bn:
         return add_precise_bn(args.out, args.work_root, args.precise_bn, args.data_root,
                               args.methods, args.splits, args.seeds)

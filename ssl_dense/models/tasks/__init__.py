@@ -1,12 +1,13 @@
 from .detection import DetectionAdapter
-from .pose import (KeypointMix, MultiLevelHeatmapHead, PoseAdapter, heatmap_keypoints,
-                   warp_heatmaps)
+from .pose import (KeypointMix, MultiLevelHeatmapHead, OraclePoseAdapter, PoseAdapter,
+                   heatmap_keypoints, warp_heatmaps)
 from .segmentation import (ClassBalancedPixelSampler, OracleSegmentationAdapter, SegCutMix,
                            SegmentationAdapter, warp_label_map)
 
 __all__ = [
     'DetectionAdapter', 'SegmentationAdapter', 'OracleSegmentationAdapter', 'SegCutMix',
     'ClassBalancedPixelSampler',
-    'warp_label_map', 'KeypointMix', 'PoseAdapter', 'MultiLevelHeatmapHead', 'heatmap_keypoints',
+    'warp_label_map', 'KeypointMix', 'PoseAdapter', 'OraclePoseAdapter', 'MultiLevelHeatmapHead',
+    'heatmap_keypoints',
     'warp_heatmaps'
 ]

@@ -17,8 +17,8 @@ from torch import Tensor
 from ssl_dense.models.semi.adapter import BaseTaskAdapter, homography_of, zero_like_graph
 from ssl_dense.registry import MODELS, TASK_UTILS
 
-__all__ = ['PoseAdapter', 'KeypointMix', 'MultiLevelHeatmapHead', 'heatmap_keypoints',
-           'warp_heatmaps']
+__all__ = ['PoseAdapter', 'OraclePoseAdapter', 'KeypointMix', 'MultiLevelHeatmapHead',
+           'heatmap_keypoints', 'warp_heatmaps']
 
 
 def heatmap_keypoints(heatmaps: Tensor, stride: float) -> Tuple[Tensor, Tensor]:
@@ -396,6 +396,52 @@ class PoseAdapter(BaseTaskAdapter):
                     tp=(kept & right).sum(0).float().cpu(),
                     num_gt=visible.sum(0).float().cpu(),
                     num_gt_found=(kept & right & visible).sum(0).float().cpu())
+
+
+@TASK_UTILS.register_module()
+class OraclePoseAdapter(PoseAdapter):
+    """A diagnostic: the weak view's *true* keypoints as pseudo keypoints.
+
+    Everything else is the :class:`PoseAdapter`'s: the keypoints move to the
+    strong view through the same homographies (left and right swapped where
+    flipped, those that leave the crop dropped), are drawn with the model's
+    codec, and batch augmentations (:class:`KeypointMix`) and the loss see
+    them as they see pseudo keypoints. Visible keypoints count; invisible
+    ones and images without an annotation weigh 0. Training with it shows
+    the most the unlabeled path can give a recipe: if even right keypoints
+    gain little over supervised training, no threshold or reviewer can gain
+    more. Never a method for results: it reads the truth of the "unlabeled"
+    images (a hidden-truth json and ``PackPoseInputs(pack_transformed=True)``,
+    as the semi-supervised bee configs have with ``model.hidden_gt=True``).
+    The teacher and reviewers are not run.
+    """
+
+    @torch.no_grad()
+    def pseudo_labels(self, teacher, inputs, data_samples, threshold,
+                      reviewers: Sequence[nn.Module] = ()) -> List[InstanceData]:
+        self._take_codec(teacher)
+        k = self.num_classes(teacher)
+        pseudo = []
+        for sample in data_samples:
+            gt = sample.get('gt_instances')
+            if gt is None or 'transformed_keypoints' not in gt:
+                raise KeyError(f'{sample.metainfo.get("img_path", "an unlabeled sample")} has no '
+                               'gt_instances.transformed_keypoints: OraclePoseAdapter needs the '
+                               'hidden truth of the unlabeled images (a hidden_gt json and '
+                               'PackPoseInputs(pack_transformed=True))')
+            keypoints, weights = inputs.new_zeros(k, 2), inputs.new_zeros(k)
+            if len(gt) > 0:
+                truth = torch.as_tensor(np.asarray(gt.transformed_keypoints[0])[:, :2],
+                                        dtype=inputs.dtype, device=inputs.device)
+                if truth.shape[0] != k:
+                    raise ValueError(f'{sample.metainfo.get("img_path")}: {truth.shape[0]} true '
+                                     f'keypoints, the head predicts {k}')
+                keypoints = truth
+                weights = (torch.as_tensor(np.asarray(gt.keypoints_visible[0]),
+                                           device=inputs.device) > 0).to(inputs.dtype)
+            pseudo.append(InstanceData(keypoints=keypoints, scores=weights.clone(),
+                                       keypoint_weights=weights))
+        return pseudo
 
 
 @MODELS.register_module()
