@@ -2,6 +2,7 @@
 import argparse
 import json
 import math
+import os.path as osp
 
 import matplotlib.image
 import pytest
@@ -316,15 +317,19 @@ def test_input_size_reaches_every_crop_and_codec(config, tmp_path):
         pose.resize_options(config, 130)
 
 
-def test_pose_oracle_diagnostic_never_writes_the_results_file(capsys):
+@pytest.mark.parametrize('tool,split,config', [
+    ('pose_results', '10pct', 'configs/trs/oracle_td-hm_effl0_1xb16-1k_semi-10pct-bee.py'),
+    ('segmentation_results', '1/8',
+     'configs/mean_teacher_seg/oracle_fpn_effl0_1xb16-2k_semi-1-8-camvid.py')])
+def test_oracle_diagnostic_never_writes_the_results_file(tool, split, config, capsys):
     """The oracle reads the unlabeled images' truth: asking for it without
-    --out elsewhere stops before training, naming the file it would spoil;
-    the default methods leave it out."""
-    pose = _tool('pose_results')
+    --out elsewhere stops before training, naming the file it would spoil."""
+    script = _tool(tool)
     with pytest.raises(SystemExit):
-        pose.main(['--methods', 'oracle', '--seeds', '1', '--splits', '10pct'])
-    assert "['oracle'] read the truth" in capsys.readouterr().err
-    assert pose.METHODS['oracle'][0].endswith('oracle_td-hm_effl0_1xb16-1k_semi-10pct-bee.py')
+        script.main(['--methods', 'oracle', '--seeds', '1', '--splits', split])
+    err = capsys.readouterr().err
+    assert "['oracle'] read the truth" in err and 'results' in err
+    assert script.METHODS['oracle'][0] == config and osp.isfile(osp.join(REPO_ROOT, config))
 
 
 def test_rows_find_the_work_dir_and_crop_size_of_their_run():

@@ -51,7 +51,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
 from results_common import (MACHINE, ROOT, abs_work_dir, add_reuse_arguments,  # noqa: E402
                             checkpoint_options, length_options,
-                            parse_member_metrics, parse_pseudo_quality, run_all, run_script,
+                            parse_member_metrics, parse_pseudo_quality, refuse_diagnostics,
+                            run_all, run_script,
                             scaled_size_options, sized_entries, split_config, test, train,
                             train_log, upsert)
 
@@ -356,10 +357,7 @@ def main(argv=None) -> List[dict]:
                         'suffix)')
     add_reuse_arguments(parser)
     args = parser.parse_args(argv)
-    diagnostics = sorted(set(args.methods) & set(DIAGNOSTICS))
-    if diagnostics and osp.abspath(args.out) == osp.abspath(parser.get_default('out')):
-        parser.error(f'{diagnostics} read the truth of the unlabeled images and are not results: '
-                     f'write them with --out somewhere other than {args.out}')
+    refuse_diagnostics(parser, args.methods, args.out, DIAGNOSTICS)
     if args.precise_bn:
         return add_precise_bn(args.out, args.work_root, args.precise_bn, args.data_root,
                               args.methods, args.splits, args.seeds)

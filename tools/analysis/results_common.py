@@ -62,6 +62,16 @@ def split_config(config: str, default_split: str, split: str) -> str:
     return named if osp.isfile(osp.join(ROOT, named)) else config
 
 
+def refuse_diagnostics(parser, methods, out: str, diagnostics) -> None:
+    """Stop (``parser.error``) when a diagnostic method (one that reads the
+    truth of the unlabeled images, e.g. ``oracle``) would write its rows to
+    the results file, ``parser``'s default ``--out``; elsewhere it may."""
+    asked = sorted(set(methods) & set(diagnostics))
+    if asked and osp.abspath(out) == osp.abspath(parser.get_default('out')):
+        parser.error(f'{asked} read the truth of the unlabeled images and are not results: '
+                     f'write them with --out somewhere other than {out}')
+
+
 def stretch_options(config: str, iters: int) -> List[str]:
     """``--cfg-options`` that run the whole schedule of ``config`` at
     ``iters`` iterations instead of its ``train_cfg.max_iters``: a scheduler

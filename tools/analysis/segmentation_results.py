@@ -11,6 +11,9 @@ seed and iterations is replaced)::
      "mIoU_0001TP": 40.1, "mIoU_Seq05VD": 45.2,
      "iters": 2000, "config": "configs/...", "machine": "2 CPU cores, no GPU"}
 
+``oracle`` (the unlabeled images' true label maps as pseudo labels) is a
+diagnostic of the unlabeled path: it runs only with ``--out`` elsewhere.
+
 ``mIoU_<sequence>``: the mIoU over the test frames of one CamVid sequence
 (``GroupedIoUMetric``, the configs' test evaluator): 0001TP has other frames
 in ``train``, Seq05VD has none.
@@ -49,8 +52,8 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from mmengine.config import Config  # noqa: E402
 from results_common import (MACHINE, ROOT, add_reuse_arguments,  # noqa: E402
-                            checkpoint_options, length_options, run_all, scaled_size_options,
-                            sized_entries, split_config, test, train)
+                            checkpoint_options, length_options, refuse_diagnostics, run_all,
+                            scaled_size_options, sized_entries, split_config, test, train)
 
 SEMI = 'configs/mean_teacher_seg/mean-teacher{}_fpn_effl0_1xb16-2k_semi-1-8-camvid.py'
 #: method -> (config of the 1/8 split, kind); kind decides how the split is applied.
@@ -66,7 +69,13 @@ METHODS: Dict[str, tuple] = {
     'ours_dars': (SEMI.format('-dars'), 'semi'),
     'ours_dars_cutmix_fp': (SEMI.format('-dars-cutmix-fp'), 'semi'),
     'ours_nohue': (SEMI.format('-nohue'), 'semi'),
+    # A diagnostic, never a results row: the unlabeled images' true label
+    # maps as pseudo labels (OracleSegmentationAdapter); only with --out elsewhere.
+    'oracle': ('configs/mean_teacher_seg/oracle_fpn_effl0_1xb16-2k_semi-1-8-camvid.py', 'semi'),
 }
+#: Methods that read the truth of the unlabeled images: their rows must not
+#: reach docs/results/segmentation.json.
+DIAGNOSTICS = ('oracle',)
 SPLITS = {'1/8': '1-8', '1/4': '1-4', '1/32': '1-32'}
 
 
@@ -149,7 +158,9 @@ def run(method: str, split: str, seed: int, work_root: str, max_iters: Optional[
 
 def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
+    parser.add_argument('--methods', nargs='+', choices=list(METHODS),
+                        default=[m for m in METHODS if m not in DIAGNOSTICS],
+                        help=f'default: every method but the diagnostics {DIAGNOSTICS}')
     parser.add_argument('--splits', nargs='+', default=['1/8', '1/4'], choices=list(SPLITS),
                         help='labeled shares of train (1/32: the scarce-label probe)')
     parser.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
@@ -167,6 +178,7 @@ def main(argv=None) -> List[dict]:
                         'suffix)')
     add_reuse_arguments(parser)
     args = parser.parse_args(argv)
+    refuse_diagnostics(parser, args.methods, args.out, DIAGNOSTICS)
     if args.input_size == 128:
         args.input_size = None  # the configs' own size: the rows without input_size
     full = [m for m, (_, kind) in METHODS.items() if kind == 'full']
