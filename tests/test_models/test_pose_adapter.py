@@ -373,3 +373,28 @@ def test_oracle_keypoints_are_the_weak_views_truth_and_land_on_the_strong_views(
     with pytest.raises(KeyError, match=r'\.(png|jpe?g) has no gt_instances.transformed_'
                                        r'keypoints: OraclePoseAdapter'):
         adapter.pseudo_labels(model.teacher, inputs[:1], [bare], model.threshold)
+
+
+def test_oracle_kept_by_the_teacher_keeps_only_what_the_threshold_passes(bee_root):
+    """keep='teacher': true locations, but only for the visible keypoints
+    whose teacher heatmap maximum passes the threshold."""
+    from ssl_dense.models.tasks import OraclePoseAdapter
+    with pytest.raises(ValueError, match="keep must be one of .*'truth'"):
+        OraclePoseAdapter(keep='truth')
+    ds = _views(bee_root)
+    weak = [ds[i]['data_samples']['unsup_weak'] for i in range(2)]
+    model = _model(thr=0.5)
+    adapter = OraclePoseAdapter(keep='teacher')
+    # A teacher sure of the second half of the keypoints only (maxima 0.9 / 0.3).
+    maps = torch.zeros(2, 32, 16, 16)
+    maps[:, :16, 3, 4], maps[:, 16:, 7, 9] = 0.3, 0.9
+    adapter.teacher_heatmaps = lambda teacher, inputs, samples: maps
+    pseudo = adapter.pseudo_labels(model.teacher, torch.zeros(2, 3, 64, 64), weak,
+                                   model.threshold)
+    sure = torch.arange(32) >= 16
+    for inst, sample in zip(pseudo, weak):
+        visible = torch.as_tensor(sample.gt_instances.keypoints_visible[0]) > 0
+        assert (visible & sure).any() and (visible & ~sure).any()
+        assert torch.equal(inst.keypoint_weights > 0, visible & sure)
+        assert torch.allclose(inst.keypoints, torch.as_tensor(
+            sample.gt_instances.transformed_keypoints[0]).float())

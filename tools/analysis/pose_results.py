@@ -22,8 +22,9 @@ Methods: ``supervised`` (labeled part only), ``ours_mt`` (mean teacher only),
 the mean teacher), ``ours_trs`` (all three), ``ours_trs_soft`` (all three,
 learning the teacher's own warped heatmaps instead of Gaussians redrawn at
 their arg-max) and ``supervised_full`` (all train images; split ``100pct``).
-``oracle`` (the unlabeled images' true keypoints as pseudo keypoints) is a
-diagnostic of the unlabeled path: it runs only with ``--out`` elsewhere.
+``oracle`` (the unlabeled images' true keypoints as pseudo keypoints) and
+``oracle_kept`` (the truth at the keypoints the teacher would keep) are
+diagnostics of the unlabeled path: they run only with ``--out`` elsewhere.
 
 Examples::
 
@@ -75,7 +76,7 @@ METHODS: Dict[str, tuple] = {
 }
 #: Methods that read the truth of the unlabeled images: their rows must not
 #: reach docs/results/pose.json.
-DIAGNOSTICS = ('oracle',)
+DIAGNOSTICS = ('oracle', 'oracle_kept')
 #: Hyper-parameter variants of a method: name -> ``--cfg-options`` applied to
 #: its config (the rows carry them as ``overrides``).
 OVERRIDES: Dict[str, Dict[str, object]] = {}
@@ -91,6 +92,12 @@ for _method in ('ours_mt', 'ours_reviewer', 'ours_mlfl', 'ours_kpmix', 'ours_trs
                 'ours_trs_soft'):
     METHODS[f'{_method}_thr0.4'] = METHODS[_method]
     OVERRIDES[f'{_method}_thr0.4'] = {'model.threshold.thr': 0.4}
+#: The truth, but only at the keypoints the teacher's own heatmap maximum
+#: would keep (OraclePoseAdapter(keep='teacher')): with ``oracle`` and
+#: ``ours_mt`` it splits what pseudo keypoints lack into how many are kept
+#: and where they are put.
+METHODS['oracle_kept'] = METHODS['oracle']
+OVERRIDES['oracle_kept'] = {'model.adapter.keep': 'teacher'}
 SPLITS = ('10pct', '30pct')
 #: row key -> metric of the student in the training log's last validation
 STUDENT_KEYS = {'student_PCK': 'PCK', 'student_AP': 'coco/AP'}

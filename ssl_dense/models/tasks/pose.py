@@ -413,14 +413,38 @@ class OraclePoseAdapter(PoseAdapter):
     more. Never a method for results: it reads the truth of the "unlabeled"
     images (a hidden-truth json and ``PackPoseInputs(pack_transformed=True)``,
     as the semi-supervised bee configs have with ``model.hidden_gt=True``).
-    The teacher and reviewers are not run.
+
+    Args:
+        keep (str): Which keypoints count. ``'visible'``: every visible true
+            keypoint (the teacher is not run). ``'teacher'``: only those the
+            teacher's own pseudo keypoint would keep (its heatmap maximum
+            passes the threshold policy), placed at the truth: set against
+            ``'visible'`` and the mean teacher, it splits what the teacher's
+            pseudo keypoints lack into how many it keeps and where it puts
+            them. Reviewers are not run either way. Defaults to
+            ``'visible'``.
+        **kwargs: :class:`PoseAdapter` arguments.
     """
+
+    keep_kinds = ('visible', 'teacher')
+
+    def __init__(self, keep: str = 'visible', **kwargs) -> None:
+        super().__init__(**kwargs)
+        if keep not in self.keep_kinds:
+            raise ValueError(f'keep must be one of {self.keep_kinds}, got {keep!r}')
+        self.keep = keep
 
     @torch.no_grad()
     def pseudo_labels(self, teacher, inputs, data_samples, threshold,
                       reviewers: Sequence[nn.Module] = ()) -> List[InstanceData]:
         self._take_codec(teacher)
         k = self.num_classes(teacher)
+        kept = None
+        if self.keep == 'teacher':
+            scores = self.teacher_heatmaps(teacher, inputs, data_samples).flatten(2).amax(-1)
+            labels = torch.arange(k, device=scores.device).expand_as(scores)
+            threshold.update(scores.flatten(), labels.flatten())
+            kept = threshold(scores.flatten(), labels.flatten()).view_as(scores) > 0
         pseudo = []
         for sample in data_samples:
             gt = sample.get('gt_instances')
@@ -439,6 +463,8 @@ class OraclePoseAdapter(PoseAdapter):
                 keypoints = truth
                 weights = (torch.as_tensor(np.asarray(gt.keypoints_visible[0]),
                                            device=inputs.device) > 0).to(inputs.dtype)
+                if kept is not None:
+                    weights = weights * kept[len(pseudo)]
             pseudo.append(InstanceData(keypoints=keypoints, scores=weights.clone(),
                                        keypoint_weights=weights))
         return pseudo
